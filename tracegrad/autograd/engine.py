@@ -1,0 +1,268 @@
+"""The backward engine: ``backward()`` and ``grad()``.
+
+Like PyTorch's: dependencies are counted from the roots; a node runs when every gradient
+for it has arrived, the most recently created ready node first (so shared subgraphs and
+diamonds see their summed gradient once); tensor hooks run on a gradient before its node;
+AccumulateGrad adds into ``.grad``; saved values are freed after use unless retain_graph.
+
+The engine only ever calls ``node.apply`` and tracegrad ops, so the same code runs on IR
+values when the compiler derives a backward program from a traced forward.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+
+from . import grad_mode as _gm
+from .graph import AccumulateGrad, Node
+
+__all__ = ["backward", "grad"]
+
+
+class GraphRoot(Node):
+    """Feeds the given output gradients into the graph (one edge per output tensor)."""
+
+    __slots__ = ("grads",)
+
+    def __init__(self, edges, grads):
+        super().__init__(tuple(edges))
+        self.grads = grads
+        self._seq = float("inf")
+
+    def apply(self, grad_outputs):
+        return list(self.grads)
+
+
+def _as_tuple(x):
+    from .._tensor import Tensor
+    if x is None:
+        return None
+    if isinstance(x, Tensor):
+        return (x,)
+    return tuple(x)
+
+
+def _root_edge(t, i):
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._output_nr)
+    if t.requires_grad:
+        return (t._accumulator(), 0)
+    raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+
+
+def _make_grads(outputs, grads, is_grads_batched=False):
+    from .._tensor import Tensor
+    from .. import _creation as C
+    if grads is None:
+        grads = (None,) * len(outputs)
+    else:
+        grads = _as_tuple(grads)
+    if len(grads) != len(outputs):
+        raise RuntimeError(f"got {len(grads)} tensors in grad_tensors/grad_outputs but "
+                           f"{len(outputs)} outputs; give one gradient per output")
+    out = []
+    for i, (t, g) in enumerate(zip(outputs, grads)):
+        if g is None:
+            if t.requires_grad and t.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            out.append(C.ones_like(t) if t.requires_grad else None)
+            continue
+        if not isinstance(g, Tensor):
+            g = C.tensor(g, dtype=t.dtype, device=t.device)
+        if tuple(g.shape) != tuple(t.shape):
+            raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and "
+                               f"output[{i}] has a shape of {t.shape}.")
+        if g.dtype.category != t.dtype.category:
+            raise TypeError(f"For complex Tensors, both grad_output and output are required to "
+                            f"have the same dtype. Mismatch in dtype: grad_output[{i}] has a dtype "
+                            f"of {g.dtype} and output[{i}] has a dtype of {t.dtype}.")
+        out.append(g)
+    return out
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
+             grad_variables=None, inputs=None):
+    """Accumulate gradients of ``tensors`` into the ``.grad`` of graph leaves (or of ``inputs``).
+
+    The graph is freed afterwards unless ``retain_graph`` (default: ``create_graph``); with
+    ``create_graph=True`` the gradients themselves are recorded, for higher derivatives.
+    """
+    if grad_variables is not None:
+        grad_tensors = grad_variables
+    tensors = _as_tuple(tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is not None:
+        inputs = _as_tuple(inputs)
+        if len(inputs) == 0:
+            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+    for i, t in enumerate(tensors):
+        _root_edge(t, i)
+    grads = _make_grads(tensors, grad_tensors)
+    run_backward(tensors, grads, retain_graph, create_graph, inputs, accumulate=True)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """Gradients of ``outputs`` w.r.t. ``inputs`` (leaves or not), returned as a tuple;
+    ``.grad`` attributes are left untouched."""
+    from .. import _creation as C
+    outputs = _as_tuple(outputs)
+    inputs_t = _as_tuple(inputs)
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if not allow_unused and materialize_grads:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
+                         "but got: allow_unused=False.")
+    if retain_graph is None:
+        retain_graph = create_graph
+    for i, t in enumerate(inputs_t):
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    for i, t in enumerate(outputs):
+        _root_edge(t, i)
+    grads = _make_grads(outputs, grad_outputs)
+    res = run_backward(outputs, grads, retain_graph, create_graph, inputs_t, accumulate=False)
+    out = []
+    for t, r in zip(inputs_t, res):
+        if r is None:
+            if materialize_grads:
+                r = C.zeros_like(t)
+            elif not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used "
+                                   "in the graph. Set allow_unused=True if this is the desired behavior.")
+        out.append(r)
+    return tuple(out)
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _run_tensor_hooks(hooks, g):
+    for h in list(hooks.values()):
+        r = h(g)
+        if r is not None:
+            if tuple(r.shape) != tuple(g.shape):
+                raise RuntimeError(f"hook '{getattr(h, '__name__', h)}' has changed the size of "
+                                   f"value: expected {list(g.shape)}, got {list(r.shape)}")
+            g = r
+    return g
+
+
+def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumulate=True):
+    """Core loop. Returns the captured gradient for each of ``inputs`` when not accumulating."""
+    from ..ops._registry import HOOKS
+    root = GraphRoot([_root_edge(t, i) for i, t in enumerate(tensors)], grads)
+
+    # where to capture / which nodes must run
+    capture = {}  # node -> [(output_nr, input index)]
+    if inputs is not None:
+        for k, t in enumerate(inputs):
+            key = (t.grad_fn, t._output_nr) if t.grad_fn is not None else (t._accumulator(), 0)
+            capture.setdefault(key[0], []).append((key[1], k))
+
+    # dependency counts over the nodes that must run (all, or those reaching a target)
+    deps = {}
+    order = []
+    seen = {root}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        for nxt, _ in node.next_functions:
+            if nxt is not None and nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    if inputs is not None:
+        needed = set(capture)
+        changed = True
+        # propagate "reaches a target" backwards over the (small) node list until stable
+        while changed:
+            changed = False
+            for node in order:
+                if node not in needed and any(n in needed for n, _ in node.next_functions):
+                    needed.add(node)
+                    changed = True
+    else:
+        needed = None
+    for node in order:
+        if needed is not None and node not in needed:
+            continue
+        for nxt, _ in node.next_functions:
+            if nxt is not None and (needed is None or nxt in needed):
+                deps[nxt] = deps.get(nxt, 0) + 1
+
+    results = [None] * (len(inputs) if inputs is not None else 0)
+    buffers = {}
+    tie = itertools.count()
+    heap = [(-root._seq, next(tie), root)]
+    prev_mode = _gm._state.enabled
+    _gm._state.enabled = create_graph
+    prof = HOOKS.profiler
+    try:
+        while heap:
+            _, _, node = heapq.heappop(heap)
+            n_out = node.num_outputs
+            gs = buffers.pop(node, None) or [None] * n_out
+            if node._tensor_pre_hooks:
+                for nr, hooks in node._tensor_pre_hooks.items():
+                    if gs[nr] is not None and hooks:
+                        gs[nr] = _run_tensor_hooks(hooks, gs[nr])
+            if node._retains_grad:
+                for nr, ref in node._retains_grad.items():
+                    t = ref()
+                    if t is not None and gs[nr] is not None:
+                        _retain(t, gs[nr], create_graph)
+            is_acc = type(node) is AccumulateGrad
+            if is_acc and node.variable._hooks and gs[0] is not None:
+                gs[0] = _run_tensor_hooks(node.variable._hooks, gs[0])
+            if node in capture:
+                for nr, k in capture[node]:
+                    results[k] = _add(results[k], gs[nr])
+                    if accumulate and not is_acc:
+                        _retain(inputs[k], gs[nr], create_graph)
+            if is_acc and inputs is not None and (not accumulate or node not in capture):
+                continue
+            if node._pre_hooks:
+                for h in list(node._pre_hooks.values()):
+                    r = h(tuple(gs))
+                    if r is not None:
+                        gs = list(r)
+            if prof is not None:
+                with prof.node_range(node):
+                    outs = node.apply(gs)
+            else:
+                outs = node.apply(gs)
+            if node._post_hooks:
+                for h in list(node._post_hooks.values()):
+                    r = h(tuple(outs), tuple(gs))
+                    if r is not None:
+                        outs = list(r)
+            if not retain_graph:
+                node.release()
+            for (nxt, nr), g in zip(node.next_functions, outs):
+                if nxt is None or nxt not in deps:
+                    continue
+                if g is not None:
+                    buf = buffers.get(nxt)
+                    if buf is None:
+                        buf = buffers[nxt] = [None] * nxt.num_outputs
+                    buf[nr] = _add(buf[nr], g)
+                deps[nxt] -= 1
+                if deps[nxt] == 0:
+                    heapq.heappush(heap, (-nxt._seq, next(tie), nxt))
+    finally:
+        _gm._state.enabled = prev_mode
+    return results
+
+
+def _retain(t, g, create_graph):
+    from .._tensor import Tensor
+    if not create_graph:
+        g = Tensor._make(g._data.value, g._device)
+    t._grad = g if t._grad is None else t._grad + g

@@ -1,0 +1,87 @@
+"""The op registry and the public functions over it; also installs Tensor's methods and
+operators (each is the same public function, so there is one definition per op)."""
+from __future__ import annotations
+
+from . import _registry
+from ._registry import REGISTRY as REG, Op, apply, apply_inplace, register  # noqa: F401
+from .elementwise import *  # noqa: F401,F403
+from .elementwise import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, clamp,
+                          cos, div, eq, exp, expm1, ge, gt, isfinite, isnan, le, log, log1p,
+                          logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum,
+                          mul, ne, neg, pow, reciprocal, relu, rsqrt, sigmoid, sign, sin, sqrt,
+                          square, sub, tanh, where)
+from .indexing import gather, getitem, index_select, nonzero, setitem
+from .linalg import bmm, dot, matmul, mm, mv, outer
+from .reduction import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm,
+                        softmax, std, sum, var)
+from .shape import (broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, stack,
+                    convert, expand, expand_as, flatten, mT, narrow, numpy_T, permute, reshape,
+                    reshape_as, split, squeeze, sum_to_size, swapaxes, t, to_device, transpose,
+                    unbind, unflatten, unsqueeze, view, view_as)
+from .._creation import tensor  # noqa: F401  (used by Tensor.copy_)
+from .._tensor import Tensor
+
+_registry._Tensor = Tensor
+
+
+def _swap(f):
+    return lambda self, other: f(other, self)
+
+
+def _inplace_of(f):
+    op = f.op
+
+    def method(self, *args, **kwargs):
+        if kwargs.get("alpha", 1) != 1:
+            args = (mul(args[0], kwargs.pop("alpha")),)
+        return apply_inplace(op, self, *args, **kwargs)
+    method.__name__ = f.__name__ + "_"
+    return method
+
+
+def _clamp_(self, min=None, max=None):  # noqa: A002
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    return apply_inplace(clamp.op, self, min=min, max=max)
+
+
+def _install():
+    methods = dict(
+        add=add, sub=sub, mul=mul, div=div, neg=neg, pow=pow, matmul=matmul, mm=mm, bmm=bmm,
+        mv=mv, dot=dot, outer=outer, exp=exp, log=log, log1p=log1p, expm1=expm1, sin=sin, cos=cos,
+        tanh=tanh, sigmoid=sigmoid, relu=relu, sqrt=sqrt, rsqrt=rsqrt, abs=abs, sign=sign,
+        reciprocal=reciprocal, square=square, clamp=clamp, clip=clamp, maximum=maximum,
+        minimum=minimum, where=lambda self, cond, other: where(cond, self, other),
+        eq=eq, ne=ne, lt=lt, le=le, gt=gt, ge=ge, logical_and=logical_and, logical_or=logical_or,
+        logical_not=logical_not, isnan=isnan, isfinite=isfinite,
+        sum=sum, mean=mean, amax=amax, amin=amin, max=max, min=min, argmax=argmax, argmin=argmin,
+        var=var, std=std, softmax=softmax, log_softmax=log_softmax, logsumexp=logsumexp, norm=norm,
+        reshape=reshape, view=view, view_as=view_as, reshape_as=reshape_as, flatten=flatten,
+        unflatten=unflatten, permute=permute, transpose=transpose, swapaxes=swapaxes, t=t,
+        unsqueeze=unsqueeze, squeeze=squeeze, expand=expand, expand_as=expand_as,
+        broadcast_to=broadcast_to, sum_to_size=sum_to_size, narrow=narrow, unbind=unbind,
+        split=split, chunk=chunk, clone=clone, index_select=index_select, gather=gather,
+        nonzero=nonzero, __getitem__=getitem,
+        __add__=add, __radd__=_swap(add), __sub__=sub, __rsub__=_swap(sub), __mul__=mul,
+        __rmul__=_swap(mul), __truediv__=div, __rtruediv__=_swap(div), __pow__=pow,
+        __rpow__=_swap(pow), __matmul__=matmul, __rmatmul__=_swap(matmul), __neg__=neg,
+        __abs__=abs, __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
+        __and__=bitwise_and, __or__=bitwise_or, __xor__=bitwise_xor, __invert__=bitwise_not,
+        __rand__=_swap(bitwise_and), __ror__=_swap(bitwise_or),
+        add_=_inplace_of(add), sub_=_inplace_of(sub), mul_=_inplace_of(mul), div_=_inplace_of(div),
+        pow_=_inplace_of(pow), exp_=_inplace_of(exp), neg_=_inplace_of(neg),
+        sigmoid_=_inplace_of(sigmoid), tanh_=_inplace_of(tanh), relu_=_inplace_of(relu),
+        sqrt_=_inplace_of(sqrt), abs_=_inplace_of(abs), clamp_=_clamp_,
+    )
+    for name, fn in methods.items():
+        setattr(Tensor, name, fn)
+    Tensor.__iadd__ = Tensor.add_
+    Tensor.__isub__ = Tensor.sub_
+    Tensor.__imul__ = Tensor.mul_
+    Tensor.__itruediv__ = Tensor.div_
+    Tensor.__hash__ = lambda self: id(self)
+    Tensor.T = property(numpy_T)
+    Tensor.mT = property(mT)
+
+
+_install()

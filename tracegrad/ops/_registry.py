@@ -1,0 +1,406 @@
+"""The op registry: every differentiable operation is defined once, here and in the family
+modules beside it, as an ``Op`` (impl on jax arrays + VJP rule in tracegrad ops).
+
+One ``apply`` serves eager execution and tracing: it computes the output value (``op.impl``
+on jax arrays, or an IR node while a tracer is active) and, when grad mode is on and an input
+requires grad, attaches an ``OpNode`` as the output's ``grad_fn``. The same VJP rule then
+serves eager backward (under no_grad), create_graph (recorded), gradgradcheck and the
+compiler (which runs the rule on IR values to generate the backward program).
+
+VJP rules take ``(g, *inputs, out=..., **params)`` and return the gradient for one input
+(a tuple of rules, one per input) or for all inputs (``vjp_all``). Gradients may come back
+in the broadcast shape: ``OpNode`` reduces them to each input's shape once (``sum_to``) and
+casts them to its dtype, so no rule undoes broadcasting itself.
+"""
+from __future__ import annotations
+
+import dis
+import inspect
+import types
+
+from .. import _dtype as D
+from ..autograd import grad_mode as _gm
+from ..autograd.graph import Node, SavedTensor
+
+__all__ = ["Op", "REGISTRY", "register", "apply", "apply_inplace", "OpNode", "Sample", "Const"]
+
+REGISTRY: dict[str, "Op"] = {}
+
+
+class _Hooks:
+    """Process-wide switches read on the op path: one attribute check each when off."""
+
+    tracer = None     # compiler.tracer.Tracer while tracing
+    profiler = None   # autograd.profiler state while a profile is active
+
+
+HOOKS = _Hooks()
+
+
+_META_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
+
+
+def _reads(fn, names):
+    """Which of ``names`` the rule ``fn`` reads, and how: ``{name: "full" | "meta"}``
+    (bytecode scan, nested functions included). "meta" means only ``.shape``, ``.ndim``,
+    ``.dtype`` or ``.device`` is read.
+
+    This is how an op says what to save for backward without saying it twice: ``mul``'s rule
+    for ``x`` reads ``y``, so ``2 * a`` saves only the 2, and ``sum``'s rule reads only
+    ``x.shape``, so ``x.sum()`` keeps no reference to ``x``'s values -- as PyTorch does.
+    """
+    found = {}
+
+    def scan(code):
+        ins = list(dis.get_instructions(code))
+        for k, i in enumerate(ins):
+            if i.opname.startswith("LOAD_FAST") or i.opname in ("LOAD_DEREF", "LOAD_CLOSURE"):
+                val = i.argval
+                for n in (val if isinstance(val, tuple) else (val,)):
+                    if n not in names:
+                        continue
+                    nxt = ins[k + 1] if k + 1 < len(ins) else None
+                    meta = (not isinstance(val, tuple) and i.opname != "LOAD_CLOSURE"
+                            and nxt is not None and nxt.opname == "LOAD_ATTR"
+                            and nxt.argval in _META_ATTRS)
+                    if not meta or found.get(n) == "full":
+                        found[n] = "full"
+                    else:
+                        found[n] = "meta"
+        for c in code.co_consts:
+            if isinstance(c, types.CodeType):
+                scan(c)
+
+    scan(fn.__code__)
+    return found
+
+
+class Meta:
+    """What a rule sees of an input it reads only for ``.shape``/``.dtype``/``.device``."""
+
+    __slots__ = ("shape", "dtype", "device")
+
+    def __init__(self, t):
+        self.shape, self.dtype, self.device = t.shape, t.dtype, t.device
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+
+class Op:
+    """One registered operation.
+
+    name       registry key (``"mul"``)
+    impl       ``impl(*values, **params)`` on jax arrays (values may be Python scalars)
+    vjp        tuple of per-input rules ``rule(g, *inputs, out, **params)`` (``None`` = no grad)
+    vjp_all    alternative: one rule returning a gradient per input (variadic ops like ``cat``)
+    grad_name  PyTorch's grad_fn name (``"MulBackward0"``) or ``f(params, inputs) -> str``
+    promote    ``"all"``: inputs cast to PyTorch's result dtype; ``"float"``: ints go to the
+               default float dtype as well; ``None``: no promotion
+    samples    ``[Sample(...), ...]``: inputs for the tests generated from the registry
+    """
+
+    def __init__(self, name, impl, *, vjp=None, vjp_all=None, grad_name=None, promote=None,
+                 promote_from=0, samples=None, differentiable=True, twice_differentiable=True,
+                 tol=None, domain=None, public=None):
+        self.name = name
+        self.impl = impl
+        if vjp is not None and not isinstance(vjp, tuple):
+            vjp = (vjp,)
+        self.vjp = vjp
+        self.vjp_all = vjp_all
+        self.differentiable = differentiable and (vjp is not None or vjp_all is not None)
+        self.grad_name = grad_name or (_camel(name) + "Backward0")
+        self.promote = promote
+        self.promote_from = promote_from
+        self.public = public  # the user-facing function (set by the family factory)
+        self.samples = samples
+        self.twice_differentiable = twice_differentiable
+        self.tol = tol or {}
+        self.domain = domain
+        self._node_cls = None
+        self._analyse()
+
+    def _analyse(self):
+        # What each rule reads: input positions and whether it reads the output.
+        self.reads = None
+        rules = self.vjp if self.vjp is not None else ((self.vjp_all,) if self.vjp_all else ())
+        self.rule_reads = []
+        for rule in rules:
+            if rule is None:
+                self.rule_reads.append(({}, False, None, 0))
+                continue
+            params = list(inspect.signature(rule).parameters.values())
+            pos = [p.name for p in params[1:] if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            var = [p.name for p in params if p.kind is p.VAR_POSITIONAL]
+            kw = {p.name for p in params if p.kind is p.KEYWORD_ONLY}
+            has_varkw = any(p.kind is p.VAR_KEYWORD for p in params)
+            if "out" not in kw and not has_varkw:
+                raise TypeError(f"op {self.name!r}: VJP rule must take the keyword-only argument "
+                                f"'out' (write it as lambda g, x, *, out: ...)")
+            read = _reads(rule, set(pos) | set(var) | {"out"})
+            idx = {i: read[n] for i, n in enumerate(pos) if n in read}
+            var_read = read.get(var[0]) if var else None
+            self.rule_reads.append((idx, "out" in read, var_read, len(pos)))
+
+    def node_class(self):
+        if self._node_cls is None:
+            self._node_cls = type(self.grad_name if isinstance(self.grad_name, str) else "OpBackward",
+                                  (OpNode,), {"__slots__": ()})
+        return self._node_cls
+
+    def __repr__(self):
+        return f"<op {self.name}>"
+
+    def __call__(self, *args, **params):
+        return apply(self, *args, **params)
+
+
+class Sample:
+    """One test input of an op. Each positional arg is a shape tuple (a random float tensor in
+    ``op.domain`` that requires grad) or ``Const(value)`` (a Python scalar, or an array turned
+    into a tensor that does not require grad). ``call(*args, **kwargs)`` defaults to
+    ``op.public``."""
+
+    def __init__(self, *args, call=None, **kwargs):
+        self.args, self.call, self.kwargs = args, call, kwargs
+
+    def __repr__(self):
+        kw = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
+        return f"{', '.join(map(repr, self.args))}{kw}"
+
+
+class Const:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return f"Const({self.value!r})"
+
+
+def _camel(name):
+    return "".join(p.capitalize() for p in name.split("_"))
+
+
+def register(op: Op) -> Op:
+    if op.name in REGISTRY:
+        raise ValueError(f"op {op.name!r} is registered twice")
+    REGISTRY[op.name] = op
+    return op
+
+
+class OpNode(Node):
+    """grad_fn of a registry op: applies the op's VJP rules to the saved inputs."""
+
+    __slots__ = ("op", "params", "saved", "saved_out", "needs", "in_meta", "_freed", "_named")
+
+    def name(self):
+        if self._named is not None:
+            return self._named
+        return type(self).__name__
+
+    def apply(self, grad_outputs):
+        g = grad_outputs[0]
+        if self._freed:
+            raise RuntimeError(_graph_freed_msg())
+        graph = _gm._state.enabled  # create_graph: the rules' own ops are recorded
+        saved = self.saved
+        inputs = [None if s is None else (s.unpack(self, graph) if type(s) is SavedTensor else s)
+                  for s in saved]
+        out = self.saved_out.unpack(self, graph) if self.saved_out is not None else None
+        op = self.op
+        params = self.params
+        if g is None:
+            return [None] * len(self.needs)
+        if op.vjp_all is not None:
+            grads = list(op.vjp_all(g, *inputs, out=out, **params))
+        else:
+            grads = [rule(g, *inputs, out=out, **params) if need else None
+                     for rule, need in zip(op.vjp, self.needs)]
+        meta = self.in_meta
+        for i, gi in enumerate(grads):
+            if gi is None or not self.needs[i]:
+                grads[i] = None
+                continue
+            shape, dt = meta[i]
+            if gi.shape != shape:
+                gi = sum_to(gi, shape)
+            if gi.dtype is not dt:
+                gi = gi.to(dt)
+            grads[i] = gi
+        return grads
+
+    def release(self):
+        # Python scalars count as saved too: PyTorch saves them as wrapped-number tensors
+        if self.saved_out is not None or any(s is not None for s in self.saved):
+            self._freed = True
+        self.saved = [None] * len(self.saved)
+        self.saved_out = None
+
+
+def _graph_freed_msg():
+    from ..autograd.graph import _FREED_MSG
+    return _FREED_MSG
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+_Tensor = None  # set by _tensor.py (import cycle)
+
+
+def _cast(v, d):
+    tr = HOOKS.tracer
+    if tr is not None:
+        return tr.cast(v, d)
+    return v.astype(d.np)
+
+
+def apply(op: Op, *args, **params):
+    """Run ``op`` on tensors / Python scalars, recording autograd history when needed."""
+    prof = HOOKS.profiler
+    if prof is not None:
+        with prof.op_range(op, args):
+            return _apply(op, args, params)
+    return _apply(op, args, params)
+
+
+def _apply(op, args, params):
+    Tensor = _Tensor
+    vals = []
+    device = None
+    promote = op.promote
+    pf = op.promote_from
+    if promote is not None:
+        dt = D.result_type(*args[pf:]) if pf else D.result_type(*args)
+        if promote == "float" and dt.category != 2:
+            dt = D.get_default_dtype()
+    first = None
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor):
+            v = a._data.value
+            if promote is not None and i >= pf and a.dtype is not dt:
+                v = _cast(v, dt)
+            if first is None:
+                first, device = a, a._device
+            elif a._device is not device and a._device != device:
+                device, first = _mixed_device(op, first, a)
+            vals.append(v)
+        else:
+            vals.append(a)
+    tracer = HOOKS.tracer
+    if tracer is None:
+        out_val = op.impl(*vals, **params)
+    else:
+        out_val = tracer.record(op, args, vals, params)
+    out = Tensor._make(out_val, device)
+    if op.differentiable and _gm._state.enabled:
+        needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
+        if any(needs):
+            _attach_node(op, args, params, out, needs)
+    return out
+
+
+def _mixed_device(op, a, b):
+    # a 0-dim cpu tensor may be used with tensors on another device, as in PyTorch
+    if b.ndim == 0 and b._device.type == "cpu":
+        return a._device, a
+    if a.ndim == 0 and a._device.type == "cpu":
+        return b._device, b
+    raise RuntimeError(
+        f"Expected all tensors to be on the same device, but found at least two devices, "
+        f"{a._device} and {b._device}! (in op '{op.name}'; move them with .to(device))")
+
+
+def _attach_node(op, args, params, out, needs):
+    Tensor = _Tensor
+    node = op.node_class().__new__(op.node_class())
+    Node.__init__(node, tuple(_edge(a) if isinstance(a, Tensor) else (None, 0) for a in args))
+    node.op = op
+    node.params = params
+    node._freed = False
+    gn = op.grad_name
+    node._named = None if isinstance(gn, str) else gn(params, args)
+    if op.vjp_all is not None:
+        idx, read_out, read_var, npos = op.rule_reads[0]
+        read = dict(idx)
+        if read_var:
+            read.update(dict.fromkeys(range(npos, len(args)), read_var))
+    else:
+        needs = [n and rule is not None for n, rule in zip(needs, op.vjp)]
+        read, read_out = {}, False
+        for need, (idx, ro, _, _) in zip(needs, op.rule_reads):
+            if need:
+                for i, kind in idx.items():
+                    if read.get(i) != "full":
+                        read[i] = kind
+                read_out = read_out or ro
+    node.needs = needs
+    node.saved = [_save(a, read.get(i)) for i, a in enumerate(args)]
+    out.requires_grad = True
+    out.grad_fn = node
+    node.saved_out = SavedTensor(out, is_output=True) if read_out else None
+    node.in_meta = [(a._data.value.shape, a.dtype) if n else None for a, n in zip(args, needs)]
+
+
+def _save(a, kind):
+    if kind is None:
+        return None
+    if not isinstance(a, _Tensor):
+        return a
+    return SavedTensor(a) if kind == "full" else Meta(a)
+
+
+def _edge(t):
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._output_nr)
+    if t.requires_grad:
+        return (t._accumulator(), 0)
+    return (None, 0)
+
+
+def apply_inplace(op: Op, self, *args, **params):
+    """``self.op_(...)``: compute out of place, then rebind ``self`` to the result, bump its
+    version, and make its history the new node's (PyTorch's rebase_history)."""
+    if _gm._state.enabled and self.requires_grad and self.grad_fn is None:
+        raise RuntimeError(
+            "a leaf Variable that requires grad is being used in an in-place operation. "
+            "(Wrap the update in `with torch.no_grad():`, or use an out-of-place op.)")
+    out = _apply(op, (self,) + args, params) if HOOKS.profiler is None else apply(op, self, *args, **params)
+    if out.dtype is not self.dtype:
+        if D.promote_types(out.dtype, self.dtype) is not self.dtype:
+            raise RuntimeError(f"result type {out.dtype.name.capitalize()} can't be cast to the "
+                               f"desired output type {self.dtype.name.capitalize()}")
+        out = out.to(self.dtype)
+    data = self._data
+    data.value = out._data.value
+    data.version += 1
+    node = out.grad_fn
+    if node is not None:
+        if isinstance(node, OpNode):
+            # inputs saved from `self` keep their old value (PyTorch saves `original_self`):
+            # detach them from the version counter; the saved output is now `self`.
+            node.saved = [_privatise(s, data) for s in node.saved]
+            if node.saved_out is not None:
+                node.saved_out.data = data
+                node.saved_out.version = data.version
+        self.grad_fn = node
+        self.requires_grad = True
+        self._output_nr = 0
+    return self
+
+
+def _privatise(s, data):
+    if type(s) is SavedTensor and s.data is data:
+        from .._tensor import _Storage
+        s.data = _Storage(s.value)
+        s.version = 0
+    return s
+
+
+def sum_to(g, shape):
+    """Reduce a broadcast gradient to ``shape`` (the one place broadcasting is undone)."""
+    from .shape import sum_to_size
+    return sum_to_size(g, shape)
