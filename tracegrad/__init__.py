@@ -23,6 +23,9 @@ from .ops import (abs, add, amax, amin, argmax, argmin, bmm, broadcast_shapes, b
                   unbind, unflatten, unsqueeze, var, where)
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from . import nn, optim
+from . import compiler
+from .compiler import compile  # noqa: A004
 
 __version__ = "0.1.0"
 

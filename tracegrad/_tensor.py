@@ -282,7 +282,7 @@ class Tensor:
         return a if dtype is None else a.astype(dtype)
 
     def __bool__(self):
-        v = self._concrete("a Python `if`/`bool()` on a tensor's value")
+        v = self._concrete("a Python `if`/`bool()` on a tensor")
         if v.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous")
         return bool(v.reshape(()))

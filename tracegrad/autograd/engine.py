@@ -144,8 +144,10 @@ def _add(a, b):
 
 
 def _run_tensor_hooks(hooks, g):
+    from ..ops._registry import HOOKS
+    tracer = HOOKS.tracer
     for h in list(hooks.values()):
-        r = h(g)
+        r = h(g) if tracer is None else tracer.hook(h, g)
         if r is not None:
             if tuple(r.shape) != tuple(g.shape):
                 raise RuntimeError(f"hook '{getattr(h, '__name__', h)}' has changed the size of "
@@ -179,22 +181,27 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
                 seen.add(nxt)
                 stack.append(nxt)
     if inputs is not None:
-        needed = set(capture)
+        # reach: nodes from which a capture point can be reached; execute: nodes that must run
+        # (a capture point itself runs only if another target lies beyond it, or it is an
+        # AccumulateGrad that backward(inputs=...) must run)
+        reach = set(capture)
         changed = True
-        # propagate "reaches a target" backwards over the (small) node list until stable
-        while changed:
+        while changed:  # propagate over the (small) node list until stable
             changed = False
             for node in order:
-                if node not in needed and any(n in needed for n, _ in node.next_functions):
-                    needed.add(node)
+                if node not in reach and any(n in reach for n, _ in node.next_functions):
+                    reach.add(node)
                     changed = True
+        execute = {n for n in reach if any(c in reach for c, _ in n.next_functions)}
+        if accumulate:
+            execute |= {n for n in capture if type(n) is AccumulateGrad}
     else:
-        needed = None
+        reach = execute = None
     for node in order:
-        if needed is not None and node not in needed:
+        if execute is not None and node not in execute:
             continue
         for nxt, _ in node.next_functions:
-            if nxt is not None and (needed is None or nxt in needed):
+            if nxt is not None and (reach is None or nxt in reach):
                 deps[nxt] = deps.get(nxt, 0) + 1
 
     results = [None] * (len(inputs) if inputs is not None else 0)
@@ -209,6 +216,8 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
             _, _, node = heapq.heappop(heap)
             n_out = node.num_outputs
             gs = buffers.pop(node, None) or [None] * n_out
+            if HOOKS.tracer is not None:  # deriving a compiled backward: cite the forward line
+                HOOKS.tracer.loc = node._metadata.get("loc") if node._metadata else None
             if node._tensor_pre_hooks:
                 for nr, hooks in node._tensor_pre_hooks.items():
                     if gs[nr] is not None and hooks:
@@ -226,8 +235,13 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
                     results[k] = _add(results[k], gs[nr])
                     if accumulate and not is_acc:
                         _retain(inputs[k], gs[nr], create_graph)
-            if is_acc and inputs is not None and (not accumulate or node not in capture):
+            if execute is not None and node not in execute:
                 continue
+            if (node._pre_hooks or node._post_hooks) and HOOKS.tracer is not None:
+                raise RuntimeError(
+                    f"{node.name()}.register_hook/register_prehook inside a compiled function is "
+                    "not supported: use Tensor.register_hook, which tracegrad.compile runs as a "
+                    "host callback in the backward program")
             if node._pre_hooks:
                 for h in list(node._pre_hooks.values()):
                     r = h(tuple(gs))
@@ -263,6 +277,10 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
 
 def _retain(t, g, create_graph):
     from .._tensor import Tensor
+    from ..ops._registry import HOOKS
+    if HOOKS.tracer is not None:  # deriving a compiled backward: retain at run time
+        HOOKS.tracer.retain(t, g)
+        return
     if not create_graph:
         g = Tensor._make(g._data.value, g._device)
     t._grad = g if t._grad is None else t._grad + g

@@ -251,10 +251,10 @@ def _graph_freed_msg():
 _Tensor = None  # set by _tensor.py (import cycle)
 
 
-def _cast(v, d):
+def _cast(t, v, d):
     tr = HOOKS.tracer
     if tr is not None:
-        return tr.cast(v, d)
+        return tr.cast(t, v, d)
     return v.astype(d.np)
 
 
@@ -282,7 +282,7 @@ def _apply(op, args, params):
         if isinstance(a, Tensor):
             v = a._data.value
             if promote is not None and i >= pf and a.dtype is not dt:
-                v = _cast(v, dt)
+                v = _cast(a, v, dt)
             if first is None:
                 first, device = a, a._device
             elif a._device is not device and a._device != device:
@@ -300,6 +300,8 @@ def _apply(op, args, params):
         needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
         if any(needs):
             _attach_node(op, args, params, out, needs)
+            if tracer is not None:  # the backward program cites the user's forward line
+                out.grad_fn.metadata["loc"] = out_val.node.loc
     return out
 
 

@@ -1,0 +1,12 @@
+"""tracegrad's compiler: tracing to IR, backward by source transformation, codegen, jax.jit."""
+from .runtime import CompiledFunction, CompiledFunctionBackward, compile
+from .tracer import GraphBreak
+
+__all__ = ["compile", "CompiledFunction", "CompiledFunctionBackward", "GraphBreak", "explain"]
+
+
+def explain(fn, *args, **kwargs):
+    """Trace ``fn`` on ``args`` without running it and say what was traced and why a call
+    would (re)compile. ``fn`` may be a compiled function or a plain one."""
+    from .explain import explain as _explain
+    return _explain(fn, *args, **kwargs)

@@ -1,0 +1,448 @@
+"""``tracegrad.compile``: guards and cache, the compiled call, and the
+``CompiledFunctionBackward`` node that joins a compiled region to the eager graph.
+
+A miss traces the function (tracer.py), derives the backward program from the forward IR
+by running the engine on IR values (autodiff.py), prints both as Python (codegen.py) and
+wraps the forward in ``jax.jit``; the backward is printed and jitted on the first backward.
+A hit is one hashed key lookup, one jitted call, and wrapping the outputs.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+import time
+import warnings
+import weakref
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._tensor import Tensor
+from ..autograd import grad_mode as _gm
+from ..autograd.graph import _FREED_MSG, Node
+from ..ops._registry import HOOKS, _edge
+from . import autodiff, codegen
+from .tracer import GraphBreak, Tracer, proxy
+from ..ir.graph import Graph, Value
+
+RECOMPILE_LIMIT = 8
+
+
+def _region(name, **args):
+    from ..autograd import profiler
+    return profiler.region(name, **args)
+
+
+def _is_tensor(x):
+    return isinstance(x, Tensor)
+
+
+def _leaf_key(x):
+    if isinstance(x, Tensor):
+        v = x._data.value
+        return (v.shape, v.dtype, x._rg, x.grad_fn is None, x._device)
+    try:
+        hash(x)
+        return ("static", type(x), x)
+    except TypeError:
+        return ("static-id", type(x), id(x))
+
+
+def _describe_key_part(k):
+    if isinstance(k, tuple) and len(k) == 5 and not (k and k[0] in ("static", "static-id")):
+        shape, dtype, rg, leaf, dev = k
+        return f"tensor {dtype}{list(shape)} requires_grad={rg} leaf={leaf} on {dev}"
+    return f"value {k[2]!r}" if k[0] == "static" else f"object id {k[2]}"
+
+
+class Entry:
+    """One compiled specialisation of a function."""
+
+    def __init__(self):
+        self.fwd = None              # jitted forward
+        self.fwd_source = None
+        self.fwd_graph = None
+        self.bwd_graph = None
+        self._bwd = None             # jitted backward (lazy)
+        self.bwd_source = None
+        self.out_spec = None         # per output leaf: ("prog", k) | ("arg", i) | ("cap", t) | ("static", v)
+        self.out_tree = None
+        self.diff_outputs = []       # output leaf positions that require grad, in backward order
+        self.residual_spec = []      # ("in", i) | ("out", k)
+        self.targets = []            # ("arg", i) | ("cap", j): inputs that get gradients
+        self.captured = []           # [(tensor, shape, dtype, requires_grad)]
+        self.n_prog_out = 0
+        self.hook_nodes = []
+        self.eager = False           # graph break with fullgraph=False: run eagerly
+        self.fn_name = "fn"
+        self.ops = []
+
+    def backward_fn(self):
+        if self._bwd is None:
+            t0 = time.perf_counter()
+            with _region("tg.compile.codegen", program="backward"):
+                self.bwd_source, fn = autodiff.emit(self.bwd_graph, "backward", self.fn_name,
+                                                    self.bwd_args, self.bwd_outs)
+            self._bwd = jax.jit(fn)
+            self.codegen_s = time.perf_counter() - t0
+        return self._bwd
+
+
+class CompiledFunction:
+    """What ``tracegrad.compile(fn)`` returns: call it like ``fn``.
+
+    ``.source("forward"|"backward")``, ``.ir()``, ``.lowered_text()`` show the generated
+    programs; ``.stats`` counts traces, hits and misses (with reasons) and times."""
+
+    def __init__(self, fn, fullgraph=False, dynamic=None):
+        self.fn = fn
+        self.fullgraph = fullgraph
+        self.dynamic = dynamic
+        self._cache = {}
+        self._last = None
+        self._last_args = None
+        self._keys = []
+        self._warned_break = False
+        self._warned_recompile = False
+        self.stats = {"calls": 0, "traces": 0, "hits": 0, "misses": 0, "miss_reasons": [],
+                      "trace_s": 0.0, "codegen_s": 0.0, "compile_s": 0.0, "graph_breaks": 0}
+        functools.update_wrapper(self, fn, updated=())
+
+    # ------------------------------------------------------------------ call
+    def __call__(self, *args, **kwargs):
+        self.stats["calls"] += 1
+        if not kwargs and all(type(a) is Tensor for a in args):
+            key = (None, _gm._state.enabled) + tuple(_leaf_key(a) for a in args)
+            flat, tree = list(args), None
+        else:
+            flat, tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_tensor)
+            key = (tree, _gm._state.enabled) + tuple(_leaf_key(a) for a in flat)
+        ids = [id(a) for a in flat if type(a) is Tensor]
+        if len(set(ids)) != len(ids):  # the same tensor passed twice is a different program
+            key = key + (tuple(ids.index(i) for i in ids),)
+        entry = self._cache.get(key)
+        reason = None
+        if entry is not None:
+            reason = self._check_captured(entry)
+            if reason is None:
+                self.stats["hits"] += 1
+                if entry.eager:
+                    return self.fn(*args, **kwargs)
+                with _region(f"tg.compile[{self.__name__}]", cache="hit"):
+                    return self._run(entry, flat, tree, args, kwargs)
+        if reason is None:
+            reason = self._miss_reason(key)
+        self.stats["misses"] += 1
+        self.stats["miss_reasons"].append(reason)
+        self._warn_recompiles(reason)
+        with _region(f"tg.compile[{self.__name__}]", cache="miss"):
+            entry = self._build(flat, tree, args, kwargs)
+            self._cache[key] = entry
+            self._keys.append(key)
+            if entry.eager:
+                return self.fn(*args, **kwargs)
+            return self._run(entry, flat, tree, args, kwargs)
+
+    def _check_captured(self, entry):
+        for k, (t, shape, dtype, rg) in enumerate(entry.captured):
+            v = t._data.value
+            if v.shape != shape or v.dtype != dtype or t._rg != rg:
+                return (f"captured tensor #{k} changed: was {dtype}{list(shape)} requires_grad={rg}, "
+                        f"now {v.dtype}{list(v.shape)} requires_grad={t._rg}")
+        return None
+
+    def _miss_reason(self, key):
+        if not self._keys:
+            return "first call"
+        prev = self._keys[-1]
+        if prev[0] != key[0]:
+            return "argument structure changed (pytree of args/kwargs or non-tensor positions)"
+        if prev[1] != key[1]:
+            return f"grad mode changed (is_grad_enabled={key[1]})"
+        if len(prev) != len(key):
+            return "number of arguments changed"
+        for i, (a, b) in enumerate(zip(prev[2:], key[2:])):
+            if a != b:
+                return f"argument {i}: {_describe_key_part(a)} -> {_describe_key_part(b)}"
+        return "aliasing between tensor arguments changed"
+
+    def _warn_recompiles(self, reason):
+        if self.stats["traces"] >= RECOMPILE_LIMIT and not self._warned_recompile:
+            self._warned_recompile = True
+            warnings.warn(f"tracegrad.compile: {self.__name__} has been recompiled "
+                          f"{self.stats['traces']} times; the guard that keeps failing: {reason}. "
+                          f"Pass values that change between calls as tensors, keep shapes fixed, "
+                          f"or mark the function not to compile.", UserWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ trace + compile
+    def _build(self, flat, tree, args, kwargs):
+        entry = Entry()
+        entry.fn_name = getattr(self.fn, "__name__", "fn").replace("<", "").replace(">", "") or "fn"
+        t0 = time.perf_counter()
+        try:
+            with _region("tg.compile.trace"):
+                autodiff.trace(entry, self.fn, flat, tree, args, kwargs)
+        except GraphBreak as e:
+            self.stats["graph_breaks"] += 1
+            if self.fullgraph:
+                raise
+            if not self._warned_break:
+                self._warned_break = True
+                warnings.warn(f"{e} Running {entry.fn_name} eagerly for these inputs "
+                              f"(fullgraph=False).", UserWarning, stacklevel=4)
+            entry.eager = True
+            return entry
+        finally:
+            self.stats["trace_s"] += time.perf_counter() - t0
+            self.stats["traces"] += 1
+        t1 = time.perf_counter()
+        with _region("tg.compile.codegen", program="forward"):
+            entry.fwd_source, fwd = autodiff.emit(entry.fwd_graph, "forward", entry.fn_name,
+                                                  entry.fwd_graph.inputs, entry.fwd_graph.outputs)
+        self.stats["codegen_s"] += time.perf_counter() - t1
+        entry.fwd = jax.jit(fwd)
+        entry.compiled = False
+        self._last = entry
+        return entry
+
+    def _run(self, entry, flat, tree, args, kwargs):
+        tensors = _unique_tensors(flat)
+        vals = [t._data.value for t in tensors] + [c[0]._data.value for c in entry.captured]
+        if not entry.compiled:
+            t0 = time.perf_counter()
+            with _region("tg.compile.xla_compile", **_cost(entry, vals)):
+                res = entry.fwd(*vals)
+                jax.block_until_ready(res)
+            self.stats["compile_s"] += time.perf_counter() - t0
+            entry.compiled = True
+        else:
+            with _region("tg.compile.forward"):
+                res = entry.fwd(*vals)
+        self._last = entry
+        self._last_args = (flat, tree)
+        device = tensors[0]._device if tensors else None
+        outs = []
+        for kind, x in entry.out_spec:
+            if kind == "prog":
+                outs.append(Tensor._make(res[x], device))
+            elif kind == "arg":
+                outs.append(tensors[x])
+            elif kind == "cap":
+                outs.append(entry.captured[x][0])
+            else:
+                outs.append(x)
+        if entry.diff_outputs and _gm._state.enabled:
+            node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals,
+                                            (args, kwargs), self)
+            node.outputs = [weakref.ref(outs[i]) for i in entry.diff_outputs]
+            for nr, i in enumerate(entry.diff_outputs):
+                o = outs[i]
+                o._rg = True
+                o.grad_fn = node
+                o._output_nr = nr
+                if entry.retain_outputs and nr in entry.retain_outputs:
+                    o._retains = True
+        if entry.out_tree is None:
+            return outs[0]
+        return jax.tree_util.tree_unflatten(entry.out_tree, outs)
+
+    # ------------------------------------------------------------------ introspection
+    def _entry(self, which=None):
+        if self._last is None:
+            raise RuntimeError(f"{self.__name__} has not been called yet: call it once (or use "
+                               f"tracegrad.compiler.explain(f, *args)) before asking for its program")
+        if self._last.eager:
+            raise RuntimeError(f"the last call of {self.__name__} ran eagerly after a graph break; "
+                               f"there is no compiled program for it")
+        return self._last
+
+    def source(self, which="forward") -> str:
+        """The generated Python of the last call's program: "forward" or "backward"."""
+        e = self._entry()
+        if which == "forward":
+            return e.fwd_source
+        if which == "backward":
+            if e.bwd_graph is None:
+                raise RuntimeError("this program has no backward: no input requires grad, or "
+                                   "grad mode was off when it was traced")
+            e.backward_fn()
+            return e.bwd_source
+        raise ValueError(f"source() takes 'forward' or 'backward', got {which!r}")
+
+    def ir(self, which="forward") -> str:
+        e = self._entry()
+        g = e.fwd_graph if which == "forward" else e.bwd_graph
+        if g is None:
+            raise RuntimeError("this program has no backward")
+        return str(g)
+
+    def lowered_text(self, which="forward") -> str:
+        """XLA's StableHLO text of the last call's forward (or backward) program."""
+        e = self._entry()
+        flat, tree = self._last_args
+        tensors = _unique_tensors(flat)
+        vals = [t._data.value for t in tensors] + [c[0]._data.value for c in e.captured]
+        if which == "forward":
+            return e.fwd.lower(*vals).as_text()
+        bwd = e.backward_fn()
+        structs = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in e.bwd_args]
+        return bwd.lower(*structs).as_text()
+
+
+def _cost(entry, vals):
+    if HOOKS.profiler is None:
+        return {}
+    try:
+        ca = entry.fwd.lower(*vals).cost_analysis()
+        if isinstance(ca, (list, tuple)):
+            ca = ca[0] if ca else {}
+        return {"flops": float(ca.get("flops", 0.0)), "bytes_accessed": float(ca.get("bytes accessed", 0.0))}
+    except Exception:  # cost analysis is best-effort and backend-specific
+        return {}
+
+
+def _unique_tensors(flat):
+    seen = set()
+    out = []
+    for a in flat:
+        if type(a) is Tensor and id(a) not in seen:
+            seen.add(id(a))
+            out.append(a)
+    return out
+
+
+class CompiledFunctionBackward(Node):
+    """grad_fn of a compiled call's outputs: runs the jitted backward, then the eager engine
+    carries the input gradients on (hooks on inputs, AccumulateGrad on leaves)."""
+
+    def __init__(self, entry, tensors, residual_outs, vals, call, cf):
+        targets = []
+        for kind, i in entry.targets:
+            t = tensors[i] if kind == "arg" else entry.captured[i][0]
+            targets.append(_edge(t))
+        super().__init__(tuple(targets))
+        self.entry = entry
+        self.num_outputs = len(entry.diff_outputs)
+        self.residuals = [vals[i] if kind == "in" else residual_outs[i] for kind, i in entry.residual_spec]
+        self.call = call
+        self.cf = cf
+        self.versions = [(c[0], c[0]._data.version) for c in entry.captured] + \
+                        [(t, t._data.version) for t in tensors]
+        self._freed = False
+        self.outputs = []
+
+    def name(self):
+        return "CompiledFunctionBackward"
+
+    def apply(self, grad_outputs):
+        if self._freed:
+            raise RuntimeError(_FREED_MSG)
+        for t, ver in self.versions:
+            if t._data.version != ver:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: an input of the compiled function {self.cf.__name__} is at "
+                    f"version {t._data.version}; expected version {ver} instead.")
+        if _gm._state.enabled:  # create_graph: replay eagerly so the gradient has a graph
+            return self._replay(grad_outputs)
+        e = self.entry
+        gs = []
+        for g, (shape, dtype) in zip(grad_outputs, e.grad_meta):
+            gs.append(jnp.zeros(shape, dtype) if g is None else g._data.value)
+        bwd = e.backward_fn()
+        _current.node = self
+        try:
+            with _region("tg.compile.backward"):
+                res = bwd(*self.residuals, *[t._data.value for t in e.bwd_consts], *gs)
+        finally:
+            _current.node = None
+        device = self.outputs and self.outputs[0]() is not None and self.outputs[0]()._device or None
+        it = iter(res)
+        return [Tensor._make(next(it), device) if present else None for present in e.grad_present]
+
+    def _replay(self, grad_outputs):
+        """create_graph=True: run the user's function eagerly (recording), then the eager
+        engine with create_graph, so second derivatives are exact."""
+        from ..autograd.engine import run_backward
+        args, kwargs = self.call
+        with _gm.enable_grad():
+            out = self.cf.fn(*args, **kwargs)
+        flat, _ = jax.tree_util.tree_flatten(out, is_leaf=_is_tensor)
+        outs = [flat[i] for i in self.entry.diff_outputs]
+        pairs = [(o, g) for o, g in zip(outs, grad_outputs) if g is not None and o.requires_grad]
+        targets = []
+        tensors = _unique_tensors(jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_tensor)[0])
+        for kind, i in self.entry.targets:
+            targets.append(tensors[i] if kind == "arg" else self.entry.captured[i][0])
+        if not pairs:
+            return [None] * len(targets)
+        res = run_backward([o for o, _ in pairs], [g for _, g in pairs], True, True,
+                           inputs=targets, accumulate=False)
+        return list(res)
+
+    def release(self):
+        if self.residuals:
+            self._freed = True
+        self.residuals = []
+        self.call = None
+
+
+class _Current(threading.local):
+    node = None  # the CompiledFunctionBackward whose program is running (for hook callbacks)
+
+
+_current = _Current()
+
+
+def make_hook_callback(fn, gv: Value):
+    """A function for the generated backward: runs ``fn`` (a tensor hook) on the host
+    through ``jax.experimental.io_callback`` and returns its replacement gradient."""
+    from jax.experimental import io_callback
+    shape, dtype = gv.shape, gv.dtype
+
+    def host(x):
+        t = Tensor._make(jnp.asarray(x))
+        r = fn(t)
+        if r is None:
+            return np.asarray(x)
+        r = np.asarray(r._data.value if isinstance(r, Tensor) else r, dtype=dtype)
+        if r.shape != tuple(shape):
+            raise RuntimeError(f"hook '{getattr(fn, '__name__', fn)}' has changed the size of "
+                               f"value: expected {list(shape)}, got {list(r.shape)}")
+        return r
+
+    def callback(x):
+        return io_callback(host, jax.ShapeDtypeStruct(shape, dtype), x, ordered=True)
+
+    callback.__name__ = getattr(fn, "__name__", "hook")
+    return callback
+
+
+def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None,  # noqa: A001
+            options=None, disable=False):
+    """Compile ``model`` (a function or an ``nn.Module``) into traced, jitted forward and
+    backward programs; also usable as ``@compile`` and ``@compile(fullgraph=True)``.
+
+    Outputs keep eager autograd semantics (requires_grad, is_leaf, grad_fn, hooks), so
+    compiled and eager code mix freely. See docs/compile.md."""
+    if dynamic:
+        warnings.warn("tracegrad.compile(dynamic=True): symbolic shapes are not supported; "
+                      "each new input shape is traced and compiled again", UserWarning, stacklevel=2)
+    if backend not in (None, "inductor", "xla", "jax"):
+        raise ValueError(f"tracegrad.compile: unknown backend {backend!r} (tracegrad compiles "
+                         f"with XLA through jax.jit)")
+
+    def wrap(fn):
+        if disable:
+            return fn
+        from ..nn import Module
+        if isinstance(fn, Module):
+            cf = CompiledFunction(fn.__call__, fullgraph, dynamic)
+            cf.__name__ = type(fn).__name__
+            return cf
+        return CompiledFunction(fn, fullgraph, dynamic)
+
+    if model is None:
+        return wrap
+    return wrap(model)
