@@ -26,6 +26,7 @@ from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set
 from . import nn, optim
 from . import compiler
 from .compiler import compile  # noqa: A004
+from . import func
 
 __version__ = "0.1.0"
 
