@@ -3,3 +3,4 @@ functional, profiler)."""
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .engine import backward, grad
 from .graph import Node
+from . import profiler
