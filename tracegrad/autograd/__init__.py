@@ -3,4 +3,7 @@ functional, profiler)."""
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .engine import backward, grad
 from .graph import Node
+from .function import Function, once_differentiable
+from .gradcheck import gradcheck, gradgradcheck
+from . import functional
 from . import profiler
