@@ -1,0 +1,235 @@
+"""The printed programs and the IR: short, valid, readable Python that cites the user's lines;
+``f.ir()`` text; ``Graph.lint()`` on traced graphs (and that lint does catch broken ones);
+generated source registered with linecache; ``lowered_text``; ``explain``."""
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+import os
+import re
+
+import numpy as np
+import pytest
+
+import tracegrad as tg
+from tracegrad.ir.graph import Graph, Node, NodeKind, Value
+from tracegrad.ops import REG
+
+HERE = os.path.basename(__file__)
+
+
+def spec_cd(a, b):
+    c = 2 * a + 3 * b + 1
+    d = 2 * c + 1
+    return d
+
+
+def _line_of(fn, text):
+    lines, start = inspect.getsourcelines(fn)
+    for k, line in enumerate(lines):
+        if line.strip() == text:
+            return start + k
+    raise AssertionError(f"{text!r} not in {fn.__name__}")
+
+
+@pytest.fixture(scope="module")
+def compiled_cd():
+    f = tg.compile(spec_cd)
+    a = tg.tensor([1., 2.], requires_grad=True)
+    b = tg.tensor([1., 2.], requires_grad=True)
+    d = f(a, b)
+    d.backward(tg.tensor([1., 1.]))
+    assert repr((a.grad, b.grad)) == "(tensor([4., 4.]), tensor([6., 6.]))"
+    return f
+
+
+def _assigned_and_loaded(src):
+    tree = ast.parse(src)
+    (fn,) = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assigned = []
+    for stmt in fn.body:
+        if isinstance(stmt, ast.Assign):
+            assigned.extend(t.id for t in stmt.targets if isinstance(t, ast.Name))
+    loaded = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    params = [a.arg for a in fn.args.args]
+    return fn, assigned, loaded, params
+
+
+def _check_program(src, max_lines):
+    compile(src, "<test>", "exec")  # valid Python
+    fn, assigned, loaded, params = _assigned_and_loaded(src)
+    assert len(assigned) == len(set(assigned)), f"a name is assigned twice (not SSA):\n{src}"
+    unused = [n for n in assigned if n not in loaded]
+    assert not unused, f"assignments never used: {unused}\n{src}"
+    unused_params = [p for p in params if p not in loaded]
+    assert not unused_params, f"parameters never read: {unused_params}\n{src}"
+    assert isinstance(fn.body[-1], ast.Return)
+    n = len(src.strip().splitlines())
+    assert n <= max_lines, f"{n} lines (at most {max_lines} expected):\n{src}"
+    for line in src.splitlines():
+        if re.match(r"\s+t\d+ = ", line):
+            assert re.search(r"  # f(32|64)\[[\d, ]*\]$", line), f"no dtype[shape] comment: {line!r}"
+    return fn
+
+
+def test_backward_of_spec_example_is_short_and_readable(compiled_cd):
+    src = compiled_cd.source("backward")
+    fn = _check_program(src, max_lines=10)
+    assert src.startswith("# tracegrad backward program for spec_cd()")
+    assert fn.name == "backward" and [a.arg for a in fn.args.args] == ["g_t5"]
+    # two linear lines need no residuals: only the incoming gradient is an argument
+    assert sum(isinstance(s, ast.Assign) for s in fn.body) == 3
+    c_line = _line_of(spec_cd, "c = 2 * a + 3 * b + 1")
+    d_line = _line_of(spec_cd, "d = 2 * c + 1")
+    # the backward walks the user's lines in reverse
+    i_d = src.index(f"# {HERE}:{d_line}: d = 2 * c + 1")
+    i_c = src.index(f"# {HERE}:{c_line}: c = 2 * a + 3 * b + 1")
+    assert i_d < i_c
+    assert "# f32[2]" in src
+
+
+def test_forward_of_spec_example(compiled_cd):
+    src = compiled_cd.source("forward")
+    fn = _check_program(src, max_lines=12)
+    assert [a.arg for a in fn.args.args] == ["a0", "a1"]
+    assert f"# {HERE}:{_line_of(spec_cd, 'c = 2 * a + 3 * b + 1')}:" in src
+    assert f"# {HERE}:{_line_of(spec_cd, 'd = 2 * c + 1')}:" in src
+    assert src.count("mul(") == 3 and src.count("add(") == 3
+
+
+def test_generated_programs_run_as_printed(compiled_cd):
+    """exec the printed backward with the op impls as its globals: it is the program."""
+    src = compiled_cd.source("backward")
+    ns = {op.name: op.impl for op in REG.values()}
+    exec(compile(src, "<test>", "exec"), ns)
+    (ga, gb) = ns["backward"](np.array([1., 1.], np.float32))
+    np.testing.assert_array_equal(np.asarray(ga), [4., 4.])
+    np.testing.assert_array_equal(np.asarray(gb), [6., 6.])
+
+
+def test_generated_source_is_registered_with_linecache(compiled_cd):
+    src = compiled_cd.source("backward")
+    names = [k for k in linecache.cache if k.startswith("<tracegrad:spec_cd.backward")]
+    assert names, "the generated backward is not in linecache (tracebacks could not show it)"
+    assert any("".join(linecache.getlines(k)) == src for k in names)
+
+
+def test_ir_text(compiled_cd):
+    fwd = compiled_cd.ir()
+    assert fwd.splitlines()[0] == "graph spec_cd_forward(%a0: f32[2], %a1: f32[2]):"
+    assert "    %t0: f32[2] = mul(2, %a0)" in fwd
+    assert fwd.splitlines()[-1] == "    return (%t5)"
+    bwd = compiled_cd.ir("backward")
+    assert bwd.splitlines()[0] == "graph spec_cd_backward(%g_t5: f32[2]):"
+    assert len(bwd.splitlines()) == 5
+
+
+def test_traced_graphs_pass_lint(compiled_cd):
+    e = compiled_cd._entry()
+    assert e.fwd_graph.lint() and e.bwd_graph.lint()
+
+
+def _bad_graph(kind):
+    g = Graph("bad")
+    x = g.input((2,), np.float32, "arg")
+    mul = REG["mul"]
+    if kind == "use before definition":
+        other = Graph("other")
+        y = other.call(mul, [x, 2], {}, (2,), np.float32)
+        z = g.call(mul, [y, 2], {}, (2,), np.float32)
+        y.graph = g  # same graph now, but never defined in it
+        g.outputs = [z]
+    elif kind == "from another graph":
+        other = Graph("other")
+        w = other.input((2,), np.float32, "arg")
+        g.outputs = [g.call(mul, [x, w], {}, (2,), np.float32)]
+    elif kind == "defined twice":
+        y = g.call(mul, [x, 2], {}, (2,), np.float32)
+        g.nodes.append(y.node)
+        g.outputs = [y]
+    elif kind == "input after a call":
+        g.outputs = [g.call(mul, [x, 2], {}, (2,), np.float32)]
+        late = Value("late", (2,), np.float32, g)
+        late.node = Node(NodeKind.INPUT, out=late, role="arg")
+        g.nodes.append(late.node)
+    elif kind == "not defined":
+        other = Graph("other")
+        g.outputs = [other.input((2,), np.float32, "arg")]
+    return g
+
+
+@pytest.mark.parametrize("kind", ["use before definition", "from another graph", "defined twice",
+                                  "input after a call", "not defined"])
+def test_lint_catches_broken_graphs(kind):
+    with pytest.raises(AssertionError, match=kind.replace("use before definition", "before its definition")
+                       .replace("input after a call", "after a call")
+                       .replace("not defined", "is not defined")):
+        _bad_graph(kind).lint()
+
+
+def test_backward_saves_only_what_rules_read():
+    """``x * w``: the backward reads both inputs (passed straight from the call, not as new
+    outputs); ``sin`` keeps its input for ``cos``; no forward value is returned twice."""
+    def f(x, w):
+        return (x * w).sin()
+    cf = tg.compile(f)
+    x = tg.randn(3, dtype=tg.float64, requires_grad=True)
+    w = tg.randn(3, dtype=tg.float64, requires_grad=True)
+    cf(x, w).sum().backward()
+    bsrc = cf.source("backward")
+    _check_program(bsrc, max_lines=14)
+    fsrc = cf.source("forward")
+    ret = fsrc.strip().splitlines()[-1]
+    assert ret.startswith("return") or ret.strip().startswith("return")
+    returned = [s.strip() for s in ret.strip()[len("return"):].strip().rstrip(",").split(",") if s.strip()]
+    assert len(returned) == len(set(returned)) == 2  # the output and the residual t0 = x * w
+    args = [a.arg for a in _assigned_and_loaded(bsrc)[0].args.args]
+    assert len(args) == 4  # x, w, the residual, the gradient
+    np.testing.assert_allclose(x.grad.numpy(), (w * (x * w).cos()).detach().numpy(), rtol=1e-12)
+
+
+def test_lowered_text_is_stablehlo(compiled_cd):
+    text = compiled_cd.lowered_text()
+    assert "stablehlo.multiply" in text or "stablehlo.mul" in text
+    assert "tensor<2xf32>" in text
+    assert "tensor<2xf32>" in compiled_cd.lowered_text("backward")
+
+
+def test_source_before_any_call_says_what_to_do():
+    f = tg.compile(spec_cd)
+    with pytest.raises(RuntimeError, match="has not been called yet"):
+        f.source()
+    f(tg.ones(2), tg.ones(2))
+    with pytest.raises(ValueError, match="'forward' or 'backward'"):
+        f.source("sideways")
+
+
+def test_backward_source_without_backward():
+    g = tg.compile(lambda x: x * 2)
+    g(tg.ones(2))  # nothing requires grad: no backward program
+    with pytest.raises(RuntimeError, match="no backward"):
+        g.source("backward")
+
+
+def test_explain_reports_cache_ops_and_graph_breaks(compiled_cd):
+    a = tg.tensor([1., 2.], requires_grad=True)
+    b = tg.tensor([1., 2.], requires_grad=True)
+    out = tg.compiler.explain(compiled_cd, a, b)
+    assert out.cache == "hit"
+    assert out.op_counts == {"mul": 3, "add": 3}
+    assert (out.forward_nodes, out.backward_nodes) == (6, 3)
+    text = str(out)
+    assert "ops traced: mul x3, add x3" in text and "backward program: 3 nodes" in text
+    calls_before = compiled_cd.stats["calls"]
+    miss = tg.compiler.explain(compiled_cd, tg.ones(3), tg.ones(3))
+    assert miss.cache.startswith("miss: argument 0") and "float32[3]" in miss.cache
+    assert compiled_cd.stats["calls"] == calls_before  # explain does not call
+
+    def branchy(x):
+        if x.sum() > 0:
+            return x
+        return -x
+    out = tg.compiler.explain(branchy, tg.ones(2))
+    assert out.graph_break and f"{HERE}:{_line_of(branchy, 'if x.sum() > 0:')}" in out.graph_break
+    assert "graph break:" in str(out)
