@@ -32,8 +32,9 @@ def _inplace_of(f):
     op = f.op
 
     def method(self, *args, **kwargs):
-        if kwargs.get("alpha", 1) != 1:
-            args = (mul(args[0], kwargs.pop("alpha")),)
+        alpha = kwargs.pop("alpha", 1)
+        if alpha != 1:
+            args = (mul(args[0], alpha),)
         return apply_inplace(op, self, *args, **kwargs)
     method.__name__ = f.__name__ + "_"
     return method

@@ -1,0 +1,76 @@
+"""Adam (Kingma & Ba), with PyTorch's bias correction, weight decay and AMSGrad."""
+from __future__ import annotations
+
+import math
+
+from .. import _creation as C
+from .. import ops as _ops
+from ..autograd.grad_mode import enable_grad, no_grad
+from .optimizer import Optimizer
+
+__all__ = ["Adam"]
+
+
+class Adam(Optimizer):
+    """``torch.optim.Adam`` (the single-tensor algorithm), in place under no_grad::
+
+        g = p.grad (+ weight_decay * p)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        denom = sqrt(v) / sqrt(1 - beta2 ** t) + eps     (max of all v so far with amsgrad)
+        p -= lr / (1 - beta1 ** t) * m / denom
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, maximize=False):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                beta1, beta2 = group["betas"]
+                lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+                for p in group["params"]:
+                    g = p._grad
+                    if g is None:
+                        continue
+                    if group["maximize"]:
+                        g = -g
+                    state = self.state[p]
+                    if not state:
+                        state["step"] = 0
+                        state["exp_avg"] = C.zeros_like(p)
+                        state["exp_avg_sq"] = C.zeros_like(p)
+                        if group["amsgrad"]:
+                            state["max_exp_avg_sq"] = C.zeros_like(p)
+                    state["step"] += 1
+                    t = state["step"]
+                    if wd != 0:
+                        g = g.add(p, alpha=wd)
+                    m, v = state["exp_avg"], state["exp_avg_sq"]
+                    m.mul_(beta1).add_(g, alpha=1 - beta1)
+                    v.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                    step_size = lr / (1 - beta1 ** t)
+                    bc2_sqrt = math.sqrt(1 - beta2 ** t)
+                    if group["amsgrad"]:
+                        vmax = state["max_exp_avg_sq"]
+                        vmax.copy_(_ops.maximum(vmax, v))
+                        v = vmax
+                    denom = (v.sqrt() / bc2_sqrt).add_(eps)
+                    p.add_(m / denom, alpha=-step_size)
+        return loss

@@ -1,0 +1,60 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
+from __future__ import annotations
+
+from ..autograd.grad_mode import enable_grad, no_grad
+from .optimizer import Optimizer
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """``torch.optim.SGD``, with its update rule (applied in place, under no_grad)::
+
+        g = p.grad (-p.grad with maximize) + weight_decay * p
+        buf = g                                   (first step)
+        buf = momentum * buf + (1 - dampening) * g  (later steps)
+        g = g + momentum * buf if nesterov else buf (when momentum != 0)
+        p -= lr * g
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                lr, momentum = group["lr"], group["momentum"]
+                dampening, wd = group["dampening"], group["weight_decay"]
+                for p in group["params"]:
+                    g = p._grad
+                    if g is None:
+                        continue
+                    if group["maximize"]:
+                        g = -g
+                    if wd != 0:
+                        g = g.add(p, alpha=wd)
+                    if momentum != 0:
+                        state = self.state[p]
+                        buf = state.get("momentum_buffer")
+                        if buf is None:
+                            buf = state["momentum_buffer"] = g.clone()
+                        else:
+                            buf.mul_(momentum).add_(g, alpha=1 - dampening)
+                        g = g.add(buf, alpha=momentum) if group["nesterov"] else buf
+                    p.add_(g, alpha=-lr)
+        return loss
