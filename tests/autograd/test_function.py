@@ -626,3 +626,38 @@ def test_matches_pytorch(torch_ref):
     for mine, ref in zip(results["tracegrad"], results["torch"]):
         np.testing.assert_allclose(mine, ref, rtol=1e-10, atol=1e-12)
     assert results["tracegradnames"][0] == results["torchnames"][0] == "MulAddBackward"
+
+
+def test_traced_by_the_compiler_like_eager():
+    compile_ = getattr(tg, "compile", None)
+    if compile_ is None:
+        pytest.skip("tracegrad.compile is not available in this checkout")
+
+    def f(x):
+        a, b = Scale.apply(x, 2.0), Cube.apply(x * 1)
+        return (a * b).sum()
+
+    results = []
+    for fn in (f, compile_(f)):
+        x = tg.tensor([1., 2.], dtype=tg.float64, requires_grad=True)
+        out = fn(x)
+        out.backward()
+        results.append((out.item(), x.grad.tolist()))
+    assert results[0] == results[1] == (2 * (1 + 16), [8., 64.])
+
+
+def test_example_script_runs(capsys):
+    import os
+    import runpy
+    import sys
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "custom_function.py")
+    argv = sys.argv
+    sys.argv = [path, "--steps", "3"]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    finally:
+        sys.argv = argv
+    out = capsys.readouterr().out
+    assert "gradcheck:     True" in out and "gradgradcheck: True" in out
+    assert "stable at 1000: 1000.693" in out
+    assert "same gradients as tracegrad.logsumexp: True" in out
