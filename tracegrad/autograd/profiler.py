@@ -215,10 +215,14 @@ class record_function:
         return wrapper
 
 
+_Tensor = None
+
+
 def _shapes(args):
-    from ..ops import _registry
-    T = _registry._Tensor
-    return [list(a.shape) if isinstance(a, T) else [] for a in args]
+    global _Tensor
+    if _Tensor is None:
+        from .._tensor import Tensor as _Tensor
+    return [list(a._data.value.shape) if isinstance(a, _Tensor) else [] for a in args]
 
 
 def _user_stack():
