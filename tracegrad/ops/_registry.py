@@ -235,7 +235,8 @@ class OpNode(Node):
 
     def release(self):
         # Python scalars count as saved too: PyTorch saves them as wrapped-number tensors
-        if self.saved_out is not None or any(s is not None for s in self.saved):
+        # (only .shape/.dtype metadata is not a saved value: PyTorch keeps sizes, not tensors)
+        if self.saved_out is not None or any(s is not None and type(s) is not Meta for s in self.saved):
             self._freed = True
         self.saved = [None] * len(self.saved)
         self.saved_out = None
