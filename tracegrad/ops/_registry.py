@@ -238,7 +238,7 @@ class OpNode(Node):
         # (only .shape/.dtype metadata is not a saved value: PyTorch keeps sizes, not tensors)
         if self.saved_out is not None or any(s is not None and type(s) is not Meta for s in self.saved):
             self._freed = True
-        self.saved = [None] * len(self.saved)
+        self.saved = [s if type(s) is Meta else None for s in self.saved]
         self.saved_out = None
 
 
