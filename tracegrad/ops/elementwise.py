@@ -39,9 +39,9 @@ def binary(name, impl, vjp, *, promote="all", samples=BINARY_SAMPLES, **kw):
                    f"and PyTorch's type promotion (as ``torch.{name}``).")
 
 
-def compare(name, impl):
+def compare(name, impl, samples=BINARY_SAMPLES[:3]):
     """A comparison: bool result, no gradient."""
-    op = register(Op(name, impl, promote="all", samples=BINARY_SAMPLES[:3]))
+    op = register(Op(name, impl, promote="all", samples=samples))
     return _public(op, lambda input, other: apply(op, input, other),
                    f"Elementwise ``{name}`` comparison; returns a bool tensor (no gradient).")
 
@@ -101,7 +101,8 @@ pow = binary("pow", jnp.power,  # noqa: A001
 # --------------------------------------------------------------------------- transcendental
 exp = unary("exp", jnp.exp, lambda g, x, *, out: g * out)
 log = unary("log", jnp.log, lambda g, x, *, out: g / x, domain=(0.5, 3.0))
-log1p = unary("log1p", jnp.log1p, lambda g, x, *, out: g / (x + 1), domain=(0.0, 3.0))
+log1p = unary("log1p", jnp.log1p, lambda g, x, *, out: g / (x + 1), domain=(0.0, 3.0),
+              grad_name="Log1PBackward0")
 expm1 = unary("expm1", jnp.expm1, lambda g, x, *, out: g * (out + 1))
 sqrt = unary("sqrt", jnp.sqrt, lambda g, x, *, out: g / (2 * out), domain=(0.5, 3.0))
 rsqrt = unary("rsqrt", jax.lax.rsqrt, lambda g, x, *, out: -0.5 * g * out * out * out,
@@ -118,7 +119,8 @@ abs = unary("abs", jnp.abs, lambda g, x, *, out: g * sign(x), promote=None,  # n
 sign = unary("sign", jnp.sign, lambda g, x, *, out: g * 0, promote=None)
 reciprocal = unary("reciprocal", jnp.reciprocal, lambda g, x, *, out: -g * out * out,
                    domain=(0.5, 3.0))
-square = unary("square", jnp.square, lambda g, x, *, out: 2 * g * x, promote=None)
+square = unary("square", jnp.square, lambda g, x, *, out: 2 * g * x, promote=None,
+               grad_name="PowBackward0")  # PyTorch computes square as pow(x, 2)
 absolute = abs
 
 
@@ -172,8 +174,8 @@ def _max_rule(g, x, y, first):
 maximum = binary("maximum", jnp.maximum, (lambda g, x, y, *, out: _max_rule(g, x, y, True),
                                           lambda g, x, y, *, out: _max_rule(g, x, y, False)),
                  samples=BINARY_SAMPLES[:4], twice_differentiable=False)
-minimum = binary("minimum", jnp.minimum, (lambda g, x, y, *, out: _max_rule(g, y, x, False),
-                                          lambda g, x, y, *, out: _max_rule(g, y, x, True)),
+minimum = binary("minimum", jnp.minimum, (lambda g, x, y, *, out: _max_rule(g, y, x, True),
+                                          lambda g, x, y, *, out: _max_rule(g, y, x, False)),
                  samples=BINARY_SAMPLES[:4], twice_differentiable=False)
 
 _where = register(Op(
@@ -206,17 +208,25 @@ ge = compare("ge", jnp.greater_equal)
 logical_and = compare("logical_and", jnp.logical_and)
 logical_or = compare("logical_or", jnp.logical_or)
 logical_xor = compare("logical_xor", jnp.logical_xor)
-bitwise_and = compare("bitwise_and", jnp.bitwise_and)
-bitwise_or = compare("bitwise_or", jnp.bitwise_or)
-bitwise_xor = compare("bitwise_xor", jnp.bitwise_xor)
-logical_not = register(Op("logical_not", jnp.logical_not, samples=UNARY_SAMPLES[:2]))
-logical_not = _public(logical_not, lambda input: apply(logical_not, input),
-                      "Elementwise logical not; returns a bool tensor.")
-bitwise_not = register(Op("bitwise_not", jnp.invert))
-bitwise_not = _public(bitwise_not, lambda input: apply(bitwise_not, input),
-                      "Elementwise bitwise not (logical not for bool tensors).")
-isnan = register(Op("isnan", jnp.isnan))
-isnan = _public(isnan, lambda input: apply(isnan, input), "Elementwise isnan.")
-isfinite = register(Op("isfinite", jnp.isfinite))
-isfinite = _public(isfinite, lambda input: apply(isfinite, input), "Elementwise isfinite.")
+# bitwise ops take bool/integer tensors only (as in PyTorch), so their samples are bool
+BOOL_SAMPLES = [Sample(Const([True, False, True]), Const([True, True, False])),
+                Sample(Const([[True], [False]]), Const([True, False, True]))]
+bitwise_and = compare("bitwise_and", jnp.bitwise_and, BOOL_SAMPLES)
+bitwise_or = compare("bitwise_or", jnp.bitwise_or, BOOL_SAMPLES)
+bitwise_xor = compare("bitwise_xor", jnp.bitwise_xor, BOOL_SAMPLES)
+
+
+def predicate(name, impl, doc, samples=UNARY_SAMPLES[:2]):
+    """A one-input op with no gradient (bool result for the predicates)."""
+    op = register(Op(name, impl, samples=samples))
+    return _public(op, lambda input: apply(op, input), doc)
+
+
+logical_not = predicate("logical_not", jnp.logical_not,
+                        "Elementwise logical not; returns a bool tensor.")
+bitwise_not = predicate("bitwise_not", jnp.invert,
+                        "Elementwise bitwise not (logical not for bool tensors).",
+                        samples=[Sample(Const([True, False])), Sample(Const([3, -1]))])
+isnan = predicate("isnan", jnp.isnan, "Elementwise isnan.")
+isfinite = predicate("isfinite", jnp.isfinite, "Elementwise isfinite.")
 greater, greater_equal, less, less_equal, equal_, not_equal = gt, ge, lt, le, eq, ne

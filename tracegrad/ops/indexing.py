@@ -144,7 +144,11 @@ _index_backward = register(Op(
     "index_backward",
     lambda g, *idx, shape, spec: jnp.zeros(shape, g.dtype).at[_build(spec, idx)].add(g),
     grad_name="IndexBackwardBackward0",
-    vjp_all=lambda gg, g, *idx, out, shape, spec: (apply(_getitem, gg, *idx, spec=spec),)))
+    vjp_all=lambda gg, g, *idx, out, shape, spec: (apply(_getitem, gg, *idx, spec=spec),),
+    samples=[Sample((3, 2), Const([0, 2, 0]),  # a repeated index: its gradients add up
+                    call=lambda g, i: index_backward(g, i, shape=(4, 2), spec=(("t", 0),))),
+             Sample((4,), call=lambda g: index_backward(  # g of x[:, 1]
+                 g, shape=(4, 2), spec=(("s", None, None, None), ("i", 1))))]))
 
 
 def index_backward(g, *idx, shape, spec):

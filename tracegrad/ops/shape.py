@@ -43,8 +43,9 @@ def _sum_to_impl(x, *, shape):
 
 _sum_to = register(Op("sum_to_size", _sum_to_impl, grad_name="SumToSizeBackward0",
                       vjp=lambda g, x, *, out, shape: expand(g, x.shape),
-                      samples=[Sample((2, 3), shape=(3,)), Sample((2, 3), shape=(2, 1)),
-                               Sample((4, 2, 3), shape=(1, 3))]))
+                      samples=[Sample((2, 3), call=lambda x: x.sum_to_size(3)),
+                               Sample((2, 3), call=lambda x: x.sum_to_size(2, 1)),
+                               Sample((4, 2, 3), call=lambda x: x.sum_to_size(1, 3))]))
 
 
 def sum_to_size(input, *size):
@@ -59,8 +60,10 @@ _public(_sum_to, sum_to_size)
 # --------------------------------------------------------------------------- reshape / view
 _reshape = register(Op("reshape", lambda x, *, shape: jnp.reshape(x, shape), grad_name="ViewBackward0",
                        vjp=lambda g, x, *, out, shape: reshape(g, x.shape),
-                       samples=[Sample((2, 3), shape=(3, 2)), Sample((2, 3), shape=(-1,)),
-                                Sample((6,), shape=(2, -1, 1)), Sample((), shape=(1,))]))
+                       samples=[Sample((2, 3), call=lambda x: x.reshape(3, 2)),
+                                Sample((2, 3), call=lambda x: x.reshape(-1)),
+                                Sample((6,), call=lambda x: x.reshape(2, -1, 1)),
+                                Sample((), call=lambda x: x.reshape(1))]))
 
 
 def _infer_shape(shape, numel):
@@ -113,7 +116,8 @@ def unflatten(input, dim, sizes):
 # --------------------------------------------------------------------------- transpose / permute
 _permute = register(Op("permute", lambda x, *, dims: jnp.transpose(x, dims), grad_name="PermuteBackward0",
                        vjp=lambda g, x, *, out, dims: permute(g, _inverse(dims)),
-                       samples=[Sample((2, 3, 4), dims=(2, 0, 1)), Sample((2, 3), dims=(1, 0))]))
+                       samples=[Sample((2, 3, 4), call=lambda x: x.permute(2, 0, 1)),
+                                Sample((2, 3), call=lambda x: x.permute(1, 0))]))
 
 
 def _inverse(dims):
@@ -183,7 +187,7 @@ _public(_unsqueeze, unsqueeze)
 _squeeze = register(Op("squeeze", lambda x, *, dims: jnp.squeeze(x, dims),
                        grad_name=lambda params, args: "SqueezeBackward1" if len(params["dims"]) == 1 else "SqueezeBackward0",
                        vjp=lambda g, x, *, out, dims: reshape(g, x.shape),
-                       samples=[Sample((1, 3, 1), dims=(0, 2)), Sample((2, 1), dims=(1,))]))
+                       samples=[Sample((1, 3, 1), dim=(0, 2)), Sample((2, 1), dim=1)]))
 
 
 def squeeze(input, dim=None):
@@ -203,8 +207,9 @@ _public(_squeeze, squeeze)
 # The rule returns g in the expanded shape: OpNode's sum_to brings it back to x's shape.
 _expand = register(Op("expand", lambda x, *, shape: jnp.broadcast_to(x, shape),
                       vjp=lambda g, x, *, out, shape: g,
-                      samples=[Sample((3,), shape=(2, 3)), Sample((2, 1), shape=(2, 4)),
-                               Sample((), shape=(3,))]))
+                      samples=[Sample((3,), call=lambda x: x.expand(2, 3)),
+                               Sample((2, 1), call=lambda x: x.expand(2, 4)),
+                               Sample((), call=lambda x: x.expand(3))]))
 
 
 def expand(input, *sizes):
@@ -359,7 +364,8 @@ def _to_device_impl(x, *, device):
 
 
 _to_device = register(Op("to_device", _to_device_impl, grad_name="ToCopyBackward0",
-                         vjp=lambda g, x, *, out, device: g.to(x.device)))
+                         vjp=lambda g, x, *, out, device: g.to(x.device),
+                         samples=[Sample((3,), call=lambda x: to_device(x, x.device))]))
 
 
 def to_device(input, device):
@@ -384,7 +390,9 @@ _public(_clone, clone)
 # in-place targets (Tensor.copy_ / fill_ / zero_): out of place here, rebound by apply_inplace
 _copy = register(Op("copy", lambda x, src: jnp.broadcast_to(src, x.shape).astype(x.dtype),
                     grad_name="CopyBackwards",
-                    vjp=(lambda g, x, src, *, out: g * 0, lambda g, x, src, *, out: g)))
+                    vjp=(lambda g, x, src, *, out: g * 0, lambda g, x, src, *, out: g),
+                    samples=[Sample((2, 3), (3,), call=lambda x, src: (x * 1).copy_(src))]))
 _fill = register(Op("fill", lambda x, value: jnp.full(x.shape, value, x.dtype),
                     grad_name="FillBackward0",
-                    vjp=(lambda g, x, value, *, out: g * 0, None)))
+                    vjp=(lambda g, x, value, *, out: g * 0, None),
+                    samples=[Sample((3,), call=lambda x: (x * 1).fill_(0.5))]))
