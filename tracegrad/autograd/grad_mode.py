@@ -123,6 +123,9 @@ class set_grad_enabled(_DecoratorContextManager):
     def __exit__(self, *exc):
         _state.enabled = self.prev
 
+    def __repr__(self):  # what a REPL shows after a plain set_grad_enabled(False) call
+        return f"tracegrad.autograd.grad_mode.set_grad_enabled(mode={self.mode})"
+
     def clone(self):
         prev = _state.enabled
         c = set_grad_enabled(self.mode)
