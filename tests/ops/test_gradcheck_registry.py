@@ -4,7 +4,9 @@ Each differentiable op, on each of its ``Sample`` s, in float64 with inputs unif
 ``op.domain`` (default ``(-2, 2)``), must pass ``tracegrad.autograd.gradcheck`` (full
 Jacobians, slow mode) and, where ``op.twice_differentiable``, ``gradgradcheck``: the VJP
 rule's own ops, recorded under ``create_graph=True``, are checked against finite differences
-of the first derivative. That is the op-by-op proof that higher-order gradients work.
+of the first derivative. That is the op-by-op proof that higher-order gradients work. Ops
+with kinks (``twice_differentiable=False``) are checked for what still holds there: with
+``create_graph=True`` their gradient is recorded, as a (linear) function of ``grad_output``.
 Tolerances default to gradcheck's and are widened (never narrowed) by ``op.tol``; an op's
 ``tol`` may also carry ``eps``. A new op with samples is covered with no edit here.
 """
@@ -72,3 +74,24 @@ def test_gradcheck(op, i, sample):
 @pytest.mark.parametrize("op,i,sample", TWICE, ids=TWICE_IDS)
 def test_gradgradcheck(op, i, sample):
     assert gradgradcheck(_fn(op, sample), _inputs(op, i, sample), **_kwargs(op))
+
+
+ONCE = [c for c in CASES if not c[0].twice_differentiable]
+ONCE_IDS = [f"{op.name}-{i}" for op, i, _ in ONCE]
+
+
+@pytest.mark.parametrize("op,i,sample", ONCE, ids=ONCE_IDS)
+def test_create_graph_records_ops_with_kinks(op, i, sample):
+    """Ops with kinks (relu, abs, max...) are not checked for second derivatives in ``x``, but
+    ``create_graph=True`` must still record their rule: the gradient is a differentiable,
+    linear function of ``grad_output``, checked here by gradcheck with ``x`` held fixed."""
+    fn, inputs = _fn(op, sample), _inputs(op, i, sample)
+    diff = [t for t in inputs if isinstance(t, tracegrad.Tensor) and t.requires_grad]
+    out = fn(*inputs)
+    go = tracegrad.rand(tuple(out.shape), dtype=out.dtype, requires_grad=True)
+
+    def grads_of(g):
+        return tracegrad.autograd.grad(fn(*inputs), diff, g, create_graph=True)
+
+    assert all(g.requires_grad and g.grad_fn is not None for g in grads_of(go))
+    assert gradcheck(grads_of, (go,), **_kwargs(op))
