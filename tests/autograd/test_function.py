@@ -3,7 +3,6 @@ double backward through a user backward; PyTorch as the oracle where installed."
 from __future__ import annotations
 
 import re
-import warnings
 
 import numpy as np
 import pytest

@@ -26,7 +26,6 @@ import warnings
 import jax
 import numpy as np
 
-from . import grad_mode as _gm
 from .graph import Node
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "get_numerical_jacobian",
