@@ -96,6 +96,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
         inputs = _as_tuple(inputs)
         if len(inputs) == 0:
             raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+        for t in inputs:  # as PyTorch: a non-leaf input keeps its .grad (t.retains_grad)
+            if t.grad_fn is not None:
+                t.retain_grad()
     for i, t in enumerate(tensors):
         _root_edge(t, i)
     grads = _make_grads(tensors, grad_tensors)
@@ -233,7 +236,7 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
             if node in capture:
                 for nr, k in capture[node]:
                     results[k] = _add(results[k], gs[nr])
-                    if accumulate and not is_acc:
+                    if accumulate and not is_acc and not inputs[k]._retains:
                         _retain(inputs[k], gs[nr], create_graph)
             if execute is not None and node not in execute:
                 continue

@@ -24,7 +24,7 @@ from .._tensor import Tensor
 _registry._Tensor = Tensor
 
 
-def _swap(f):
+def _swap(f):  # (add and mul keep self first, as PyTorch's 2 * x is x.mul(2))
     return lambda self, other: f(other, self)
 
 
@@ -63,8 +63,8 @@ def _install():
         broadcast_to=broadcast_to, sum_to_size=sum_to_size, narrow=narrow, unbind=unbind,
         split=split, chunk=chunk, clone=clone, index_select=index_select, gather=gather,
         nonzero=nonzero, __getitem__=getitem,
-        __add__=add, __radd__=_swap(add), __sub__=sub, __rsub__=_swap(sub), __mul__=mul,
-        __rmul__=_swap(mul), __truediv__=div, __rtruediv__=_swap(div), __pow__=pow,
+        __add__=add, __radd__=add, __sub__=sub, __rsub__=_swap(sub), __mul__=mul,
+        __rmul__=mul, __truediv__=div, __rtruediv__=_swap(div), __pow__=pow,
         __rpow__=_swap(pow), __matmul__=matmul, __rmatmul__=_swap(matmul), __neg__=neg,
         __abs__=abs, __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
         __and__=bitwise_and, __or__=bitwise_or, __xor__=bitwise_xor, __invert__=bitwise_not,

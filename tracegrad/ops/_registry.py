@@ -293,7 +293,11 @@ def _apply(op, args, params):
             vals.append(a)
     tracer = HOOKS.tracer
     if tracer is None:
-        out_val = op.impl(*vals, **params)
+        try:
+            out_val = op.impl(*vals, **params)
+        except (ValueError, TypeError):
+            _check_broadcast(args)  # PyTorch's RuntimeError when the shapes don't broadcast
+            raise
     else:
         out_val = tracer.record(op, args, vals, params)
     out = Tensor._make(out_val, device)
@@ -304,6 +308,21 @@ def _apply(op, args, params):
             if tracer is not None:  # the backward program cites the user's forward line
                 out.grad_fn.metadata["loc"] = out_val.node.loc
     return out
+
+
+def _check_broadcast(args):
+    shape = ()
+    for t in args:
+        if not isinstance(t, _Tensor):
+            continue
+        s = tuple(t.shape)
+        n = max(len(shape), len(s))
+        a, b = (1,) * (n - len(shape)) + shape, (1,) * (n - len(s)) + s
+        for i in range(n - 1, -1, -1):
+            if a[i] != b[i] and a[i] != 1 and b[i] != 1:
+                raise RuntimeError(f"The size of tensor a ({a[i]}) must match the size of tensor b "
+                                   f"({b[i]}) at non-singleton dimension {i}")
+        shape = tuple(y if x == 1 else x for x, y in zip(a, b))
 
 
 def _mixed_device(op, a, b):
@@ -372,6 +391,9 @@ def apply_inplace(op: Op, self, *args, **params):
             "a leaf Variable that requires grad is being used in an in-place operation. "
             "(Wrap the update in `with torch.no_grad():`, or use an out-of-place op.)")
     out = _apply(op, (self,) + args, params) if HOOKS.profiler is None else apply(op, self, *args, **params)
+    if out.shape != self.shape:
+        raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
+                           f"shape {list(out.shape)}")
     if out.dtype is not self.dtype:
         if D.promote_types(out.dtype, self.dtype) is not self.dtype:
             raise RuntimeError(f"result type {out.dtype.name.capitalize()} can't be cast to the "
