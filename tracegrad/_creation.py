@@ -44,6 +44,9 @@ _REQUIRES_GRAD_ERROR = "Only Tensors of floating point and complex dtype can req
 _CPP_NAME = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
              "int64": "Long", "float16": "Half", "bfloat16": "BFloat16", "float32": "Float",
              "float64": "Double"}
+_C_TYPE = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int",
+           "int64": "int64_t", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
+           "float32": "float", "float64": "double"}
 
 
 # ---------------------------------------------------------------------------------- checks
@@ -147,10 +150,6 @@ def _check_shape(fname, size, pos=1):
     return tuple(out)
 
 
-def _is_number(x):
-    return isinstance(x, (_bool, _int, _float, np.bool_, np.integer, np.floating))
-
-
 def _number(fname, name, pos, x):
     """A Python number from a ``Number`` argument (Python/numpy scalar or one-element Tensor)."""
     if isinstance(x, Tensor):
@@ -185,21 +184,48 @@ def _finish(value, dev, requires_grad):
 
 
 def _put(host, dev):
-    """A numpy array onto ``dev`` (always a copy: jax never aliases the numpy buffer)."""
+    """A numpy array that this module made (and nobody else holds) onto ``dev``.
+
+    On CPU, ``jax.device_put`` may adopt a suitably aligned numpy buffer without copying it
+    (even with ``may_alias=False``), so arrays that the caller owns go through ``_put_copy``."""
     return jax.device_put(host, dev.jax_device())
 
 
-def _check_fits(value, dt: D.dtype):
-    """PyTorch refuses a fill value that overflows the dtype (``full((1,), 300, dtype=uint8)``)."""
-    if dt is D.bool:
-        return
-    if dt.category == 1:
-        info = np.iinfo(dt.np)
-        bad = (not math.isfinite(value)) if isinstance(value, _float) else False
-        if bad or not (info.min <= value <= info.max):
-            raise RuntimeError(f"value cannot be converted to type {dt.name} without overflow")
-    elif math.isfinite(value) and abs(value) > _float(jnp.finfo(dt.np).max):
-        raise RuntimeError(f"value cannot be converted to type {dt.name} without overflow")
+def _put_copy(host, dev, np_dtype=None):
+    """A caller's numpy array onto ``dev`` as a private copy (a later change to the numpy
+    array must not show in the tensor)."""
+    return jax.device_put(np.array(host, dtype=np_dtype, copy=True), dev.jax_device())
+
+
+def _overflows(arr, dt: D.dtype, check_float=False):
+    """c10::overflows, element-wise on an int64/float64/bool numpy array: an integer dtype
+    refuses values out of its range (NaN and inf included), except that an unsigned one lets
+    negative integers down to -max wrap (``tensor([-1], dtype=uint8)`` is 255). Float dtypes
+    are only checked when ``check_float`` (finite values beyond the largest finite value)."""
+    if dt is D.bool or (dt.category == 2 and not check_float):
+        return False
+    arr = np.asarray(arr)
+    if arr.dtype == np.bool_:
+        return False
+    if dt.category == 2:
+        with np.errstate(all="ignore"):
+            a = arr.astype(np.float64)
+            big = _float(jnp.finfo(dt.np).max)
+            return builtins.bool(np.any(np.isfinite(a) & (np.abs(a) > big)))
+    info = np.iinfo(dt.np)
+    if arr.dtype.kind in "iu":
+        if info.min == 0:  # unsigned: negatives wrap
+            return builtins.bool(np.any((arr > info.max) | (arr < -_int(info.max))))
+        return builtins.bool(np.any((arr < info.min) | (arr > info.max)))
+    with np.errstate(all="ignore"):
+        return builtins.bool(np.any(~(arr >= info.min) | ~(arr <= info.max)))  # NaN too
+
+
+def _check_fits(value, dt: D.dtype, check_float=False, name=None):
+    """PyTorch refuses a value that overflows the dtype (``full((1,), 300, dtype=uint8)``)."""
+    if _overflows(value, dt, check_float):
+        raise RuntimeError(f"value cannot be converted to type {name or _C_TYPE[dt.name]} "
+                           "without overflow")
 
 
 # ---------------------------------------------------------------------------------- tensor()
@@ -275,13 +301,13 @@ class _Collector:
         self.flat.extend(arr.ravel().tolist())
 
     def leaf(self, x):
-        if isinstance(x, _SCALAR_TYPES):
-            self._promote(_scalar_type(x))
-            self.flat.append(x)
-        elif isinstance(x, (np.generic, np.ndarray, jax.Array)) and np.ndim(x) == 0:
-            arr = np.asarray(x)
+        if isinstance(x, (np.generic, np.ndarray, jax.Array)) and np.ndim(x) == 0:
+            arr = np.asarray(x)  # numpy scalars keep their dtype (np.float64 is a float too)
             self._promote(_np_scalar_dtype(arr))
             self.flat.append(arr.item())
+        elif isinstance(x, _SCALAR_TYPES):
+            self._promote(_scalar_type(x))
+            self.flat.append(x)
         elif isinstance(x, Tensor):
             if x.numel() != 1:
                 raise ValueError("only one element tensors can be converted to Python scalars")
@@ -325,6 +351,11 @@ def _from_sequence(data, dtype):
     col = _Collector(shape)
     col.visit(data, 0)
     inferred = col.dtype if col.dtype is not None else D.get_default_dtype()
+    return _build(col.flat, shape, inferred, dtype)
+
+
+def _build(flat, shape, inferred, dtype):
+    """A numpy array of ``dtype`` (default ``inferred``) from a flat list of Python numbers."""
     target = dtype if dtype is not None else inferred
     # build exactly (float64 / int64 / bool), then cast: int -> uint8 wraps, float -> int
     # truncates, double -> float rounds once, as PyTorch's element-wise conversion does
@@ -335,10 +366,12 @@ def _from_sequence(data, dtype):
     else:
         build = np.bool_
     try:
-        arr = np.array(col.flat, dtype=build)
+        arr = np.array(flat, dtype=build)
     except OverflowError:
         raise ValueError("Overflow when unpacking long long") from None
-    return arr.reshape(shape).astype(target.np, copy=False), target
+    _check_fits(arr, target, name=target.name)
+    with np.errstate(all="ignore"):
+        return arr.reshape(shape).astype(target.np, copy=False), target
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
@@ -357,25 +390,18 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
             value = jax.device_put(value, dev.jax_device())
         return _finish(value, dev, requires_grad)
     dev = _check_device("tensor", device)
-    if isinstance(data, jax.Array):
-        if isinstance(data, jax.core.Tracer):
-            d = _np_scalar_dtype(data) if dtype is None else dtype
-            return _finish(jnp.asarray(data, dtype=d.np), dev, requires_grad)
-        data = np.asarray(data)
+    if isinstance(data, jax.Array):  # immutable: sharing the buffer is a copy in effect
+        d = _np_scalar_dtype(data) if dtype is None else dtype
+        value = data if data.dtype == d.np else data.astype(d.np)
+        if not isinstance(data, jax.core.Tracer):
+            value = jax.device_put(value, dev.jax_device())
+        return _finish(value, dev, requires_grad)
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
         d = _np_scalar_dtype(arr) if dtype is None else dtype
-        return _finish(_put(arr.astype(d.np, copy=False), dev), dev, requires_grad)
+        return _finish(_put_copy(arr, dev, d.np), dev, requires_grad)
     if isinstance(data, _SCALAR_TYPES):
-        d = _scalar_type(data) if dtype is None else dtype
-        if d.category == 2 or isinstance(data, _float):
-            arr = np.array(_float(data), dtype=np.float64).astype(d.np)
-        else:
-            try:
-                arr = np.array(data, dtype=np.int64 if d.category == 1 else np.bool_)
-            except OverflowError:
-                raise ValueError("Overflow when unpacking long long") from None
-            arr = arr.astype(d.np)
+        arr, _ = _build([data], (), _scalar_type(data), dtype)
         return _finish(_put(arr, dev), dev, requires_grad)
     if isinstance(data, complex):
         raise TypeError("tracegrad has no complex dtypes: cannot make a tensor of complex")
@@ -422,11 +448,12 @@ def from_numpy(ndarray):
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {_tname(ndarray)})")
     _np_scalar_dtype(ndarray)  # TypeError for dtypes tracegrad lacks
-    return Tensor._make(_put(ndarray, CPU), CPU)
+    return Tensor._make(_put_copy(ndarray, CPU), CPU)
 
 
 # ---------------------------------------------------------------------------------- filled
 _ZEROS, _ONES = object(), object()
+_HOST_BYTES = 1 << 20  # below this size, making the array with numpy and copying it is faster
 
 
 def _filled(fname, shape, fill, dtype, device, requires_grad):
@@ -434,12 +461,15 @@ def _filled(fname, shape, fill, dtype, device, requires_grad):
     dev = _check_device(fname, device)
     _check_requires_grad(fname, requires_grad)
     jd = dev.jax_device()
-    if fill is _ZEROS:
-        value = jnp.zeros(shape, dtype=dtype.np, device=jd)
-    elif fill is _ONES:
-        value = jnp.ones(shape, dtype=dtype.np, device=jd)
+    if fill is _ZEROS or fill is _ONES:
+        fill = 0 if fill is _ZEROS else 1
     else:
-        value = jnp.full(shape, np.asarray(fill).astype(dtype.np), dtype=dtype.np, device=jd)
+        with np.errstate(all="ignore"):  # 1e10 -> float16 is inf, -1 -> uint8 wraps
+            fill = np.asarray(fill).astype(dtype.np)
+    if math.prod(shape) * dtype.itemsize <= _HOST_BYTES:  # small: fill on the host and copy
+        value = jax.device_put(np.full(shape, fill, dtype=dtype.np), jd)
+    else:  # large: fill on the device, no transfer
+        value = jnp.full(shape, fill, dtype=dtype.np, device=jd)
     return _finish(value, dev, requires_grad)
 
 
@@ -447,24 +477,24 @@ def zeros(*size, out=None, dtype=None, layout=None, device=None, requires_grad=F
           pin_memory=False, **kw):
     """A tensor of zeros: ``zeros(2, 3)``, ``zeros((2, 3))``, ``zeros(size=(2, 3))``."""
     _no_out("zeros", out)
-    return _filled("zeros", _parse_size("zeros", size, _size_kw("zeros", kw)), _ZEROS, dtype, device,
-                   requires_grad)
+    shape = _parse_size("zeros", size, _size_kw("zeros", kw))
+    return _filled("zeros", shape, _ZEROS, dtype, device, requires_grad)
 
 
 def ones(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
          pin_memory=False, **kw):
     """A tensor of ones: ``ones(2, 3)``, ``ones((2, 3))``, ``ones(size=(2, 3))``."""
     _no_out("ones", out)
-    return _filled("ones", _parse_size("ones", size, _size_kw("ones", kw)), _ONES, dtype, device,
-                   requires_grad)
+    shape = _parse_size("ones", size, _size_kw("ones", kw))
+    return _filled("ones", shape, _ONES, dtype, device, requires_grad)
 
 
 def empty(*size, out=None, dtype=None, layout=None, device=None, requires_grad=False,
           pin_memory=False, memory_format=None, **kw):
     """An "uninitialised" tensor (jax has no such thing: it holds zeros)."""
     _no_out("empty", out)
-    return _filled("empty", _parse_size("empty", size, _size_kw("empty", kw)), _ZEROS, dtype, device,
-                   requires_grad)
+    shape = _parse_size("empty", size, _size_kw("empty", kw))
+    return _filled("empty", shape, _ZEROS, dtype, device, requires_grad)
 
 
 def _size_kw(fname, kw):
@@ -513,33 +543,38 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     if dtype is D.bool:
         raise NotImplementedError("\"arange_cpu\" not implemented for 'Bool'")
     s, e, st = vals
-    if dtype.category == 1:  # PyTorch's accumulate type for integers is int64
+    # As PyTorch: int64 checks and sizes the range with the arguments cast to int64 (so
+    # arange(0, 1, 0.5, dtype=int64) has a zero step); other dtypes use doubles for both.
+    cs, ce, cst = (_float(v) for v in vals)
+    if dtype is D.int64:
         try:
-            xs, xe, xst = (_int(v) for v in vals)
+            cs, ce, cst = (_int(v) for v in vals)
         except (OverflowError, ValueError):
             raise RuntimeError(f"unsupported range: {s} -> {e}") from None
-    else:
-        xs, xe, xst = (_float(v) for v in vals)
-    if xst == 0:
+    if cst == 0:
+        if st != 0:  # a fractional step cast to int64 (PyTorch raises ValueError here)
+            raise ValueError("step must be nonzero")
         raise RuntimeError("step must be nonzero")
-    if not (math.isfinite(_float(xs)) and math.isfinite(_float(xe))):
-        raise RuntimeError(f"unsupported range: {xs} -> {xe}")
-    if not ((xst > 0 and xe >= xs) or (xst < 0 and xe <= xs)):
+    if not (math.isfinite(cs) and math.isfinite(ce)):
+        raise RuntimeError(f"unsupported range: {s} -> {e}")
+    if not ((cst > 0 and ce >= cs) or (cst < 0 and ce <= cs)):
         raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is D.int64:
-        sgn = 1 if xst > 0 else -1
-        n = (xe - xs + xst - sgn) // xst
+        sgn = 1 if cst > 0 else -1
+        n = (ce - cs + cst - sgn) // cst
     else:
-        n = math.ceil((_float(e) - _float(s)) / _float(st))
+        n = math.ceil((ce - cs) / cst)
     if not 0 <= n <= 2 ** 63 - 1:
         raise RuntimeError("invalid size, possible overflow?")
     dev = _check_device("arange", device)
     _check_requires_grad("arange", requires_grad)
-    if dtype.category == 1:
-        host = (xs + np.arange(n, dtype=np.int64) * np.int64(xst)).astype(dtype.np)
-    else:
-        acc = np.float64 if dtype.itemsize >= 4 else np.float32
-        host = (acc(xs) + np.arange(n, dtype=acc) * acc(xst)).astype(dtype.np)
+    with np.errstate(all="ignore"):
+        if dtype.category == 1:  # PyTorch's accumulate type for integers is int64
+            xs, xst = np.int64(math.trunc(s)), np.int64(math.trunc(st))
+            host = (xs + np.arange(n, dtype=np.int64) * xst).astype(dtype.np)
+        else:  # ... and double for float32/float64, float for float16/bfloat16
+            acc = np.float64 if dtype.itemsize >= 4 else np.float32
+            host = (acc(s) + np.arange(n, dtype=acc) * acc(st)).astype(dtype.np)
     return _finish(_put(host, dev), dev, requires_grad)
 
 
@@ -558,13 +593,15 @@ def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=Non
     dev = _check_device("linspace", device)
     _check_requires_grad("linspace", requires_grad)
     idx = np.arange(steps, dtype=np.int64)
-    if dtype.category == 2:
+    for v in (s, e):
+        _check_fits(v, dtype, check_float=True)
+    if dtype.category == 2:  # computed in the dtype itself, as PyTorch's CPU kernel
         f = dtype.np.type
         s_, e_ = np.asarray(s, np.float64).astype(f), np.asarray(e, np.float64).astype(f)
         step_t, idxf = f, idx.astype(f)
-    else:  # start and end are cast to the integer dtype first; the step is a double
-        conv = (lambda v: _float(_bool(v))) if dtype is D.bool else (lambda v: _float(math.trunc(v)))
-        s_, e_ = np.float64(conv(s)), np.float64(conv(e))
+    else:  # start and end are cast to the integer dtype first (ints wrap); the step is a double
+        s_, e_ = (np.float64(np.asarray(_bool(v) if dtype is D.bool else math.trunc(v))
+                             .astype(np.int64).astype(dtype.np)) for v in (s, e))
         step_t, idxf = np.float64, idx.astype(np.float64)
     with np.errstate(all="ignore"):
         if steps == 1:
@@ -590,7 +627,11 @@ def eye(n, m=None, *, out=None, dtype=None, layout=None, device=None, requires_g
     dtype = _check_dtype("eye", dtype) or D.get_default_dtype()
     dev = _check_device("eye", device)
     _check_requires_grad("eye", requires_grad)
-    return _finish(jnp.eye(n, m, dtype=dtype.np, device=dev.jax_device()), dev, requires_grad)
+    if n * m * dtype.itemsize <= _HOST_BYTES:
+        value = jax.device_put(np.eye(n, m, dtype=dtype.np), dev.jax_device())
+    else:
+        value = jnp.eye(n, m, dtype=dtype.np, device=dev.jax_device())
+    return _finish(value, dev, requires_grad)
 
 
 # ---------------------------------------------------------------------------------- *_like
@@ -721,11 +762,16 @@ class Generator:
         with jax.ensure_compile_time_eval():
             if self._key is None:
                 self._key = self._key_of(self._seed)
-            keys = jax.random.split(self._key)
-            self._key, sub = keys[0], keys[1]
+            self._key, sub = _split2(self._key)
         if dev.type != "cpu":
             sub = jax.device_put(sub, dev.jax_device())
         return sub
+
+
+@jax.jit
+def _split2(key):
+    keys = jax.random.split(key)
+    return keys[0], keys[1]
 
 
 default_generator = Generator()
@@ -818,7 +864,9 @@ def randint(*args, size=None, low=None, high=None, generator=None, out=None, dty
     int64 unless ``dtype`` says otherwise."""
     _no_out("randint", out)
     args = list(args)
+    size_pos = 3
     if size is None and args:
+        size_pos = len(args)
         size = args.pop()
     if len(args) == 2:
         if low is not None or high is not None:
@@ -839,7 +887,7 @@ def randint(*args, size=None, low=None, high=None, generator=None, out=None, dty
                         "randint(low, high, size)")
     low = 0 if low is None else _check_int("randint", "low", 1, low)
     high = _check_int("randint", "high", 2, high)
-    shape = _check_shape("randint", size, 3)
+    shape = _check_shape("randint", size, size_pos)
     dtype = _check_dtype("randint", dtype)
     dev = _check_device("randint", device)
     return _random("randint", "randint", shape, generator, dtype, dev, requires_grad,
@@ -884,9 +932,10 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
                             "Tensor std), (Tensor mean, float std), (float mean, Tensor std), "
                             "(float mean, float std, tuple of ints size)")
         m = _float(_number("normal", "mean", 1, mean))
-        s = _float(_number("normal", "std", 2, std))
+        s_num = _number("normal", "std", 2, std)
+        s = _float(s_num)
         if s < 0:
-            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {s_num}")
         shape = _check_shape("normal", size, 3)
         dtype = _check_dtype("normal", dtype)
         dev = _check_device("normal", device)
@@ -911,7 +960,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         if bool(jnp.any(sv < 0)):
             raise RuntimeError("normal expects all elements of std >= 0.0")
     elif sv < 0:
-        raise RuntimeError(f"normal expects std >= 0.0, but found std {sv}")
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     try:
         shape = jnp.broadcast_shapes(jnp.shape(mv), jnp.shape(sv))
     except ValueError:
