@@ -178,8 +178,9 @@ def test_recompile_limit_warns_once_naming_the_failing_guard():
             f(tg.ones(n))
     assert f.stats["traces"] == runtime.RECOMPILE_LIMIT
     n = runtime.RECOMPILE_LIMIT + 1
-    with pytest.warns(UserWarning, match=r"recompiled 8 times; the guard that keeps failing: "
-                                         r"argument 0: tensor float32\[8\].* -> tensor float32\[9\]") as rec:
+    want = (r"recompiled 8 times; the guard that keeps failing: "
+            r"argument 0: tensor float32\[8\].* -> tensor float32\[9\]")
+    with pytest.warns(UserWarning, match=want) as rec:
         assert repr(f(tg.ones(n))) == repr(tg.full((n,), 2.0))
     assert rec[0].filename == __file__  # points at the caller's line
     with warnings.catch_warnings():
