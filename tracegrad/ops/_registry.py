@@ -18,6 +18,8 @@ import dis
 import inspect
 import types
 
+import numpy as np
+
 from .. import _dtype as D
 from ..autograd import grad_mode as _gm
 from ..autograd.graph import Node, SavedTensor
@@ -289,6 +291,8 @@ def _apply(op, args, params):
             elif a._device is not device and a._device != device:
                 device, first = _mixed_device(op, first, a)
             vals.append(v)
+        elif isinstance(a, np.generic):  # a numpy scalar is a Python number here, as in PyTorch
+            vals.append(a.item())
         else:
             vals.append(a)
     tracer = HOOKS.tracer
@@ -395,9 +399,10 @@ def apply_inplace(op: Op, self, *args, **params):
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
                            f"shape {list(out.shape)}")
     if out.dtype is not self.dtype:
-        if D.promote_types(out.dtype, self.dtype) is not self.dtype:
-            raise RuntimeError(f"result type {out.dtype.name.capitalize()} can't be cast to the "
-                               f"desired output type {self.dtype.name.capitalize()}")
+        if out.dtype.category > self.dtype.category:  # PyTorch's canCast: no float->int->bool
+            from .._creation import _CPP_NAME  # PyTorch names C++ types here: Float, Long
+            raise RuntimeError(f"result type {_CPP_NAME[out.dtype.name]} can't be cast to the "
+                               f"desired output type {_CPP_NAME[self.dtype.name]}")
         out = out.to(self.dtype)
     data = self._data
     data.value = out._data.value

@@ -79,11 +79,16 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
         input = input.to(dtype)
     if input.dtype.category != 2:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
-                           f"floating point or complex dtype. Got: {input.dtype.name.capitalize()}")
+                           f"floating point or complex dtype. Got: {_cpp_name(input.dtype)}")
     return apply(_mean, input, dim=_norm_dims(dim, input.ndim), keepdim=keepdim)
 
 
 _mean.public = mean
+
+
+def _cpp_name(dtype):
+    from .._creation import _CPP_NAME
+    return _CPP_NAME[dtype.name]
 
 
 def _evenly(g, x, out, dim, keepdim):
