@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+from ._creation import zeros_like as _zeros_like
 from ._tensor import Tensor
 from .autograd import grad_mode as _gm
 from .autograd.engine import grad as _autograd_grad
@@ -29,6 +30,13 @@ def _argnums(argnums, nargs, name):
         if not -nargs <= n < nargs:
             raise RuntimeError(f"{name}: Got argnums={argnums}, but only {nargs} positional inputs")
     return tuple(n % nargs for n in nums)
+
+
+def _detach_tree(tree):
+    """aux outputs are returned, not differentiated (as in torch.func / jax): no graph."""
+    import jax
+    return jax.tree_util.tree_map(lambda t: t.detach() if isinstance(t, Tensor) else t, tree,
+                                  is_leaf=lambda t: isinstance(t, Tensor))
 
 
 def value_and_grad(func, argnums=0, has_aux=False):
@@ -59,13 +67,17 @@ def value_and_grad(func, argnums=0, has_aux=False):
                 raise RuntimeError("value_and_grad(f, has_aux=True): f must return a (output, aux) "
                                    "tuple")
             out, aux = out
-        if not isinstance(out, Tensor) or out.numel() != 1 or out.ndim != 0:
-            dims = out.ndim if isinstance(out, Tensor) else type(out).__name__
+            aux = _detach_tree(aux)
+        if not isinstance(out, Tensor):
+            raise RuntimeError(f"value_and_grad(f)(*args): Expected f(*args) to return a Tensor, "
+                               f"got {type(out)}")
+        if out.numel() != 1 or out.ndim != 0:
+            dims = out.ndim
             raise RuntimeError(f"value_and_grad(f)(*args): Expected f(*args) to return a scalar "
                                f"Tensor, got tensor with {dims} dims. Maybe you wanted to use the "
                                f"vjp or jacrev APIs instead?")
         grads = _autograd_grad(out, leaves, allow_unused=True, materialize_grads=True) \
-            if out.requires_grad else tuple(l * 0 for l in leaves)
+            if out.requires_grad else tuple(_zeros_like(l) for l in leaves)
         g = grads[0] if isinstance(argnums, int) else tuple(grads)
         value = out.detach()
         return ((value, aux) if has_aux else value), g
@@ -100,6 +112,7 @@ def vjp(func, *primals, has_aux=False):
     aux = None
     if has_aux:
         out, aux = out
+        aux = _detach_tree(aux)
     outs = (out,) if isinstance(out, Tensor) else tuple(out)
 
     def vjp_fn(*cotangents):
@@ -111,7 +124,7 @@ def vjp(func, *primals, has_aux=False):
         pairs = [(o, c) for o, c in zip(outs, cotangents) if o.requires_grad]
         diff = [l for l in leaves if l.requires_grad]
         if not pairs:
-            return tuple(l * 0 for l in leaves)
+            return tuple(_zeros_like(l) for l in leaves)
         gs = iter(_autograd_grad([o for o, _ in pairs], diff, [c for _, c in pairs],
                                  retain_graph=True, allow_unused=True, materialize_grads=True))
         return tuple(next(gs) if l.requires_grad else None for l in leaves)

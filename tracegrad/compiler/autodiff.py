@@ -30,11 +30,11 @@ def trace(entry, fn, flat, tree, args, kwargs):
     tensors = []
     proxies = {}
     for a in flat:
-        if type(a) is Tensor and id(a) not in proxies:
+        if isinstance(a, Tensor) and id(a) not in proxies:  # Parameters too
             v = fwd.input(a.shape, a._data.value.dtype, "arg", payload=len(tensors), name=f"a{len(tensors)}")
             proxies[id(a)] = proxy(v, a, a.requires_grad)
             tensors.append(a)
-    pflat = [proxies[id(a)] if type(a) is Tensor else a for a in flat]
+    pflat = [proxies[id(a)] if isinstance(a, Tensor) else a for a in flat]
     if tree is None:
         pargs, pkwargs = pflat, {}
     else:

@@ -95,7 +95,8 @@ def generate(graph, fn_name, header, arg_values, out_values):
                                          vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
                                          defaults=[]),
         body=[ast.Pass()], decorator_list=[], returns=None, type_params=[], lineno=0)
-    lines.append(to_source(ast.Module([sig], type_ignores=[])).splitlines()[0])
+    head = to_source(ast.Module([sig], type_ignores=[]))
+    lines.append(head[:head.rindex("pass")].rstrip())  # the signature, however astor wraps it
     last_loc = None
     for n in graph.nodes:
         if n.kind is NodeKind.INPUT:
@@ -105,9 +106,10 @@ def generate(graph, fn_name, header, arg_values, out_values):
             lines.append(f"    # {fname}:{lineno}: {text}")
             last_loc = n.loc
         stmt = to_source(ast.Module([_stmt(n, g)], type_ignores=[]))
+        stmt = stmt.replace("\n", "\n    ")  # a long call astor wraps: indent its continuation
         lines.append(f"    {stmt}  # {n.out.type_str()}")
     ret = ast.Return(ast.Tuple([_literal(v, g) for v in out_values], ast.Load()))
-    lines.append("    " + to_source(ast.Module([ret], type_ignores=[])))
+    lines.append("    " + to_source(ast.Module([ret], type_ignores=[])).replace("\n", "\n    "))
     return "\n".join(lines) + "\n", g.ns
 
 

@@ -38,6 +38,11 @@ def _is_tensor(x):
     return isinstance(x, Tensor)
 
 
+def _tensor_key(x):
+    v = x._data.value
+    return (v.shape, v.dtype, x._rg, x.grad_fn is None, x._device)
+
+
 def _leaf_key(x):
     if isinstance(x, Tensor):
         v = x._data.value
@@ -111,24 +116,34 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ call
     def __call__(self, *args, **kwargs):
+        if HOOKS.tracer is not None:  # called while another function is traced: inline it
+            return self.fn(*args, **kwargs)
         self.stats["calls"] += 1
-        if not kwargs and all(type(a) is Tensor for a in args):
-            key = (None, _gm._state.enabled) + tuple(_leaf_key(a) for a in args)
-            flat, tree = list(args), None
-        else:
+        key = None
+        if not kwargs:
+            try:  # the hot path: positional tensors only (anything else has no ._data)
+                key = (None, _gm._state.enabled, *map(_tensor_key, args))
+                flat, tree = args, None
+            except AttributeError:
+                key = None
+        if key is None:
             flat, tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_tensor)
             key = (tree, _gm._state.enabled) + tuple(_leaf_key(a) for a in flat)
-        ids = [id(a) for a in flat if type(a) is Tensor]
-        if len(set(ids)) != len(ids):  # the same tensor passed twice is a different program
-            key = key + (tuple(ids.index(i) for i in ids),)
+        if len(flat) > 1:
+            ids = [id(a) for a in flat if isinstance(a, Tensor)]
+            if len(set(ids)) != len(ids):  # the same tensor passed twice is a different program
+                key = key + (tuple(ids.index(i) for i in ids),)
         entry = self._cache.get(key)
         reason = None
         if entry is not None:
-            reason = self._check_captured(entry)
+            reason = self._check_captured(entry) if entry.captured else None
             if reason is None:
                 self.stats["hits"] += 1
                 if entry.eager:
+                    self._last = entry
                     return self.fn(*args, **kwargs)
+                if HOOKS.profiler is None:  # the hot path: no profiler range to open
+                    return self._run(entry, flat, tree, args, kwargs)
                 with _region(f"tg.compile[{self.__name__}]", cache="hit"):
                     return self._run(entry, flat, tree, args, kwargs)
         if reason is None:
@@ -155,7 +170,7 @@ class CompiledFunction:
     def _miss_reason(self, key):
         if not self._keys:
             return "first call"
-        prev = self._keys[-1]
+        prev, key = _without_aliasing(self._keys[-1]), _without_aliasing(key)
         if prev[0] != key[0]:
             return "argument structure changed (pytree of args/kwargs or non-tensor positions)"
         if prev[1] != key[1]:
@@ -190,8 +205,9 @@ class CompiledFunction:
             if not self._warned_break:
                 self._warned_break = True
                 warnings.warn(f"{e} Running {entry.fn_name} eagerly for these inputs "
-                              f"(fullgraph=False).", UserWarning, stacklevel=4)
+                              f"(fullgraph=False).", UserWarning, stacklevel=3)
             entry.eager = True
+            self._last = entry  # so source()/ir() say the call ran eagerly
             return entry
         finally:
             self.stats["trace_s"] += time.perf_counter() - t0
@@ -207,8 +223,10 @@ class CompiledFunction:
         return entry
 
     def _run(self, entry, flat, tree, args, kwargs):
-        tensors = _unique_tensors(flat)
-        vals = [t._data.value for t in tensors] + [c[0]._data.value for c in entry.captured]
+        tensors = flat if tree is None and len(flat) == 1 else _unique_tensors(flat)
+        vals = [t._data.value for t in tensors]
+        if entry.captured:
+            vals += [c[0]._data.value for c in entry.captured]
         if not entry.compiled:
             t0 = time.perf_counter()
             with _region("tg.compile.xla_compile", **_cost(entry, vals)):
@@ -216,12 +234,15 @@ class CompiledFunction:
                 jax.block_until_ready(res)
             self.stats["compile_s"] += time.perf_counter() - t0
             entry.compiled = True
+        elif HOOKS.profiler is None:
+            res = entry.fwd(*vals)
         else:
             with _region("tg.compile.forward"):
                 res = entry.fwd(*vals)
         self._last = entry
         self._last_args = (flat, tree)
-        device = tensors[0]._device if tensors else None
+        device = tensors[0]._device if tensors else (
+            entry.captured[0][0]._device if entry.captured else None)
         outs = []
         for kind, x in entry.out_spec:
             if kind == "prog":
@@ -290,6 +311,14 @@ class CompiledFunction:
         return bwd.lower(*structs).as_text()
 
 
+def _without_aliasing(key):
+    """The key less its aliasing part (a tuple of ints; argument parts never are one)."""
+    last = key[-1] if len(key) > 2 else None
+    if isinstance(last, tuple) and last and all(type(i) is int for i in last):
+        return key[:-1]
+    return key
+
+
 def _cost(entry, vals):
     if HOOKS.profiler is None:
         return {}
@@ -306,7 +335,7 @@ def _unique_tensors(flat):
     seen = set()
     out = []
     for a in flat:
-        if type(a) is Tensor and id(a) not in seen:
+        if isinstance(a, Tensor) and id(a) not in seen:  # subclasses (Parameter) too
             seen.add(id(a))
             out.append(a)
     return out
@@ -317,11 +346,13 @@ class CompiledFunctionBackward(Node):
     carries the input gradients on (hooks on inputs, AccumulateGrad on leaves)."""
 
     def __init__(self, entry, tensors, residual_outs, vals, call, cf):
-        targets = []
+        targets, devices = [], []
         for kind, i in entry.targets:
             t = tensors[i] if kind == "arg" else entry.captured[i][0]
             targets.append(_edge(t))
+            devices.append(t._device)  # each input's gradient lives on that input's device
         super().__init__(tuple(targets))
+        self.devices = devices
         self.entry = entry
         self.num_outputs = len(entry.diff_outputs)
         self.residuals = [vals[i] if kind == "in" else residual_outs[i] for kind, i in entry.residual_spec]
@@ -350,16 +381,20 @@ class CompiledFunctionBackward(Node):
         gs = []
         for g, (shape, dtype) in zip(grad_outputs, e.grad_meta):
             gs.append(jnp.zeros(shape, dtype) if g is None else g._data.value)
-        bwd = e.backward_fn()
+        bwd = e._bwd or e.backward_fn()
+        consts = [t._data.value for t in e.bwd_consts] if e.bwd_consts else ()
         _current.node = self
         try:
-            with _region("tg.compile.backward"):
-                res = bwd(*self.residuals, *[t._data.value for t in e.bwd_consts], *gs)
+            if HOOKS.profiler is None:
+                res = bwd(*self.residuals, *consts, *gs)
+            else:
+                with _region("tg.compile.backward"):
+                    res = bwd(*self.residuals, *consts, *gs)
         finally:
             _current.node = None
-        device = self.outputs and self.outputs[0]() is not None and self.outputs[0]()._device or None
         it = iter(res)
-        return [Tensor._make(next(it), device) if present else None for present in e.grad_present]
+        return [Tensor._make(next(it), d) if present else None
+                for present, d in zip(e.grad_present, self.devices)]
 
     def _replay(self, grad_outputs):
         """create_graph=True: run the user's function eagerly (recording), then the eager
@@ -382,8 +417,9 @@ class CompiledFunctionBackward(Node):
         return list(res)
 
     def release(self):
-        if self.residuals:
-            self._freed = True
+        # always: scalars baked into the program count as saved (eager OpNode, PyTorch), and
+        # torch.compile's backward reads ctx.saved_tensors, which raises once freed
+        self._freed = True
         self.residuals = []
         self.call = None
 
