@@ -307,7 +307,7 @@ def _apply(op, args, params):
     out = Tensor._make(out_val, device)
     if op.differentiable and _gm._state.enabled:
         needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
-        if any(needs):
+        if any(needs) and out.dtype.category == 2:  # integer/bool results carry no gradient
             _attach_node(op, args, params, out, needs)
             if tracer is not None:  # the backward program cites the user's forward line
                 out.grad_fn.metadata["loc"] = out_val.node.loc
