@@ -1,8 +1,10 @@
 """Every script in examples/ runs as a user would run it (a subprocess, from a checkout) and
 exits 0. New examples are picked up with no edit here. The main example, autograd_tour.py,
-must also print exactly what the same script prints under PyTorch."""
+must also print exactly what the same script prints under PyTorch. The ``>>>`` snippets of
+the user-guide pages on tensors, autograd, grad modes and hooks run as doctests."""
 from __future__ import annotations
 
+import doctest
 import os
 import pathlib
 import re
@@ -42,3 +44,17 @@ def test_tour_prints_what_pytorch_prints(tmp_path, torch_ref):
     theirs, ours = _run(script), _run(ROOT / "examples" / "autograd_tour.py")
     assert theirs.returncode == 0 and ours.returncode == 0, theirs.stderr + ours.stderr
     assert ours.stdout.replace("tracegrad.", "torch.") == theirs.stdout
+
+
+DOC_PAGES = ["tensors.md", "autograd.md", "grad_modes.md", "hooks.md"]
+
+
+@pytest.mark.parametrize("page", DOC_PAGES)
+def test_doc_snippets_print_what_they_show(page):
+    from tracegrad import _device
+    if page == "tensors.md" and _device._gpus():
+        pytest.skip("tensors.md shows the error .cuda() raises without a GPU")
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    r = doctest.testfile(str(ROOT / "docs" / page), module_relative=False, optionflags=flags,
+                         report=True, verbose=False)
+    assert r.attempted > 0 and r.failed == 0, f"{r.failed} of {r.attempted} snippets in {page} differ"
