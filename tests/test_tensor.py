@@ -118,7 +118,7 @@ def test_cuda_queries_without_a_gpu():
 def test_to_cuda_and_back_keeps_gradients():
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     y = x.cuda()
-    assert y.is_cuda and y.device == torch.device("cuda", 0) and y.grad_fn.name() == "ToCopyBackward0"
+    assert y.is_cuda and y.device.type == "cuda" and y.grad_fn.name() == "ToCopyBackward0"
     (y * y).sum().backward()
     assert x.grad.device.type == "cpu" and x.grad.tolist() == [2.0, 4.0]
 
