@@ -194,10 +194,6 @@ def test_an_input_returned_as_is_is_the_same_object():
         assert repr(out[1]) == "tensor([2., 2.])"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "compiler bug: a captured (global/closure) tensor returned without being used by an op is "
-    "not yet in cap_by_id when autodiff.trace classifies outputs, so it is lifted and returned "
-    "as a program output: a copy, where eager returns the tensor itself"))
 def test_a_captured_tensor_returned_as_is_is_the_same_object():
     w = tg.ones(2)
     out = tg.compile(lambda x: (x * 2, w))(tg.ones(2))
@@ -267,20 +263,18 @@ def _hook_x10_on_input(x):
     return x * 2
 
 
-def test_hook_on_a_leaf_input_inside_compiled_runs_once_per_backward():
+def test_hook_on_a_leaf_input_inside_compiled_registers_per_call_as_eager():
+    # as in eager, each call of the function registers one more hook on the caller's x
     f = tg.compile(_hook_x10_on_input)
-    x = _x(1.0, 2.0)
+    x, xe = _x(1.0, 2.0), _x(1.0, 2.0)
     f(x).sum().backward()
-    assert repr(x.grad) == "tensor([20., 20.], dtype=tracegrad.float64)"
+    _hook_x10_on_input(xe).sum().backward()
+    assert repr(x.grad) == repr(xe.grad) == "tensor([20., 20.], dtype=tracegrad.float64)"
     f(x).sum().backward()
-    assert repr(x.grad) == "tensor([40., 40.], dtype=tracegrad.float64)"
+    _hook_x10_on_input(xe).sum().backward()
+    assert repr(x.grad) == repr(xe.grad) == "tensor([220., 220.], dtype=tracegrad.float64)"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "compiler bug: Tensor.register_hook on a non-leaf *input* inside a compiled function is "
-    "added to the caller's eager grad_fn (tracer.proxy shares it with the proxy) as well as "
-    "becoming a host callback in the backward program, so on the traced call it runs twice "
-    "(a x10 hook gives x100); on later cache hits it runs once"))
 def test_hook_on_a_non_leaf_input_inside_compiled_runs_once():
     f = tg.compile(_hook_x10_on_input)
     leaf = _x(1.0, 2.0)
@@ -288,10 +282,6 @@ def test_hook_on_a_non_leaf_input_inside_compiled_runs_once():
     assert repr(leaf.grad) == "tensor([20., 20.], dtype=tracegrad.float64)"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "compiler bug: retain_grad() on a non-leaf *input* inside a compiled function registers "
-    "the proxy (which shares the eager grad_fn, tracer.proxy) instead of the caller's tensor, "
-    "so the caller's tensor never gets .grad"))
 def test_retain_grad_on_a_non_leaf_input_inside_compiled():
     def f(x):
         x.retain_grad()
@@ -304,10 +294,6 @@ def test_retain_grad_on_a_non_leaf_input_inside_compiled():
 
 
 # ----------------------------------------------------------------------------- in-place inside
-@pytest.mark.xfail(strict=True, reason=(
-    "compiler bug: an in-place op on an argument inside a compiled function changes only the "
-    "proxy; the caller's tensor is not updated (no write-back of input mutations in "
-    "autodiff.trace/runtime._run), so x stays [1, 2] where eager makes it [2, 3]"))
 def test_in_place_on_an_argument_inside_compiled_is_written_back():
     def f(x):
         x.add_(1)
@@ -318,10 +304,6 @@ def test_in_place_on_an_argument_inside_compiled_is_written_back():
     assert repr(x) == "tensor([2., 3.])"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "compiler bug: an in-place op on a captured tensor inside a compiled function stores an IR "
-    "Value into the real tensor's storage while tracing (ops._registry.apply_inplace on a "
-    "non-proxy), so the call fails and the captured tensor is left holding a Value"))
 def test_in_place_on_a_captured_tensor_inside_compiled():
     total = tg.zeros(2)
 

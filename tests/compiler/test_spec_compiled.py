@@ -84,11 +84,6 @@ def test_s1_frozen_parameters_compiled_model():
     assert "requires_grad=False" in cm.stats["miss_reasons"][-1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "compiler bug: runtime.CompiledFunction._check_captured guards only the shape/dtype/"
-    "requires_grad of the tensor objects captured at trace time, never that the function "
-    "would still reach the same objects; after `model.fc = nn.Linear(...)` the cached program "
-    "keeps using the old frozen fc weights (old shape, requires_grad=False)"))
 def test_s1_finetune_replaced_layer_compiled_model():
     nn, model = _model()
     cm = tg.compile(model)
@@ -207,10 +202,6 @@ def test_s5_set_grad_enabled_plain_call_around():
     assert cf(x).requires_grad
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "compiler bug: a plain tg.set_grad_enabled(False) inside a compiled function runs only "
-    "while tracing; on a cache hit the global grad mode is left unchanged, where eager turns "
-    "it off (runtime.CompiledFunction.__call__ does not replay grad-mode side effects)"))
 def test_s5_set_grad_enabled_plain_call_inside_is_a_global_side_effect():
     def f(x):
         tg.set_grad_enabled(False)
@@ -252,10 +243,6 @@ def test_s7_detach_of_a_compiled_output_shares_storage():
     assert repr(c) == "tensor([0., 0.], grad_fn=<CompiledFunctionBackward>)"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "compiler bug: outputs that alias each other or an input are returned as fresh copies: "
-    "autodiff.trace records c and c.detach() (or x.detach()) as separate program outputs, so "
-    "an in-place change of one is not seen by the other, unlike eager (detach shares storage)"))
 def test_s7_detach_returned_from_compiled_shares_storage():
     a, b = _ab()
     c, cc = tg.compile(lambda a, b: (lambda c: (c, c.detach()))(2 * a + 3 * b + 1))(a, b)
@@ -279,10 +266,6 @@ def test_s8_detach_inplace_inside_compiled():
         assert repr(cc) == "tensor([ 6., 11.])"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "compiler bug: the same traced tensor returned twice comes back as two different Tensor "
-    "objects (autodiff.trace gives each output position its own 'prog' slot; runtime._run "
-    "wraps each in a new Tensor), so `cc is c` is False outside though True inside"))
 def test_s8_detach_inplace_returned_twice_is_one_object():
     def f(a, b):
         c = 2 * a + 3 * b + 1

@@ -29,10 +29,22 @@ def trace(entry, fn, flat, tree, args, kwargs):
     fwd = Graph(f"{name}_forward")
     tensors = []
     proxies = {}
+    entry.input_hooks = []
+
+    def record_input_hook(kind, p, hook):
+        # hooks / retain_grad on an input inside the function: replayed on the caller's
+        # tensor at every call (as eager registers them at every call)
+        entry.input_hooks.append((p.__dict__["_arg_index"], kind, hook))
+        from ..autograd.graph import RemovableHandle
+        return RemovableHandle(None) if kind == "hook" else None
+
     for a in flat:
         if isinstance(a, Tensor) and id(a) not in proxies:  # Parameters too
             v = fwd.input(a.shape, a._data.value.dtype, "arg", payload=len(tensors), name=f"a{len(tensors)}")
-            proxies[id(a)] = proxy(v, a, a.requires_grad)
+            p = proxy(v, a, a.requires_grad)
+            p.__dict__["_input_of"] = record_input_hook
+            p.__dict__["_arg_index"] = len(tensors)
+            proxies[id(a)] = p
             tensors.append(a)
     pflat = [proxies[id(a)] if isinstance(a, Tensor) else a for a in flat]
     if tree is None:
@@ -40,13 +52,31 @@ def trace(entry, fn, flat, tree, args, kwargs):
     else:
         pargs, pkwargs = jax.tree_util.tree_unflatten(tree, pflat)
     tracer = Tracer(fwd)
-    with tracer:
-        out = fn(*pargs, **pkwargs)
+    grad_mode = _gm._state.enabled
+    try:
+        with tracer:
+            out = fn(*pargs, **pkwargs)
+        entry.grad_mode_after = _gm._state.enabled if _gm._state.enabled != grad_mode else None
+        _gm._state.enabled = grad_mode  # the rest of the trace runs in the caller's mode
+        _finish(entry, fn, fwd, tracer, tensors, proxies, out, flat)
+    finally:
+        _gm._state.enabled = grad_mode if entry.__dict__.get("grad_mode_after") is None \
+            else entry.grad_mode_after
+        _undo_mutations(tracer)
+
+
+def _undo_mutations(tracer):
+    """Put real (captured) tensors mutated while tracing back as they were."""
+    for t, old, version, grad_fn, rg, onr in tracer.mutated.values():
+        if not isinstance(old, Value):
+            t._data.value, t._data.version = old, version
+            t.grad_fn, t._rg, t._output_nr = grad_fn, rg, onr
+
+
+def _finish(entry, fn, fwd, tracer, tensors, proxies, out, flat):
     arg_proxies = [proxies[id(t)] for t in tensors]
-    captured = list(tracer.captured.values())
-    for k, (t, v) in enumerate(captured):
-        v.name = f"c{k}"
-    entry.captured = [(t, t._data.value.shape, t._data.value.dtype, t._rg) for t, _ in captured]
+    for p in arg_proxies:
+        p.__dict__.pop("_input_of", None)
 
     # outputs
     if isinstance(out, Tensor):
@@ -54,26 +84,60 @@ def trace(entry, fn, flat, tree, args, kwargs):
     else:
         oflat, entry.out_tree = jax.tree_util.tree_flatten(out, is_leaf=_is_tensor)
     by_id = {id(p): i for i, p in enumerate(arg_proxies)}
-    cap_by_id = {id(t): k for k, (t, _) in enumerate(captured)}
+    arg_storage = {id(p._data): i for i, p in enumerate(arg_proxies)}
     spec, prog, diff, diff_proxies = [], [], [], []
+    seen, storage_of = {}, {}
     with tracer:
         for i, o in enumerate(oflat):
             if not isinstance(o, Tensor):
                 spec.append(("static", o))
-            elif id(o) in by_id:
+            elif id(o) in seen:                    # the same object returned twice
+                spec.append(("same", seen[id(o)]))
+            elif id(o) in by_id:                   # an input returned as it is
                 spec.append(("arg", by_id[id(o)]))
-            elif id(o) in cap_by_id:
-                spec.append(("cap", cap_by_id[id(o)]))
+            elif not isinstance(o._data.value, Value) or o._data.value.graph is not fwd:
+                spec.append(("obj", o))            # a tensor that existed outside the trace
+            elif not o.requires_grad and id(o._data) in arg_storage:
+                spec.append(("arg_alias", arg_storage[id(o._data)]))   # x.detach()
+            elif not o.requires_grad and id(o._data) in storage_of:
+                spec.append(("alias", storage_of[id(o._data)]))        # c.detach()
             else:
                 spec.append(("prog", len(prog)))
                 prog.append(tracer.value_of(o))
                 if o.requires_grad and o.grad_fn is not None:
                     diff.append(i)
                     diff_proxies.append(o)
-    captured = list(tracer.captured.values())  # outputs may have lifted new constants
-    entry.captured = [(t, t._data.value.shape, t._data.value.dtype, t._rg) for t, _ in captured]
+            if isinstance(o, Tensor):
+                seen.setdefault(id(o), i)
+                storage_of.setdefault(id(o._data), i)
+
+    # in-place changes of inputs and captured tensors: new values written back at each call
+    writebacks = []
+    for t, old, version, grad_fn, rg, onr in tracer.mutated.values():
+        is_arg = isinstance(old, Value) and old.node.kind is NodeKind.INPUT and old.node.role == "arg"
+        if isinstance(old, Value) and not is_arg:
+            continue  # an intermediate of the trace: nothing outside sees it
+        if t.grad_fn is not grad_fn:
+            raise NotImplementedError(
+                f"tracegrad.compile: {fn.__name__ if hasattr(fn, '__name__') else fn} changes a "
+                "tensor that requires grad in place (its history would have to be rebased "
+                "outside the compiled region). Do the in-place update outside the compiled "
+                "function, under no_grad, or use an out-of-place op.")
+        target = ("arg", old.node.payload) if is_arg else ("cap", tracer.value_of(t, old))
+        writebacks.append((target, len(prog)))
+        with tracer:
+            prog.append(tracer.value_of(t))
+
+    captured = list(tracer.captured.values())
+    for k, (t, v) in enumerate(captured):
+        v.name = f"c{k}"
+    cap_index = {id(v): k for k, (t, v) in enumerate(captured)}
+    entry.writebacks = [(("cap", cap_index[id(x)]) if kind == "cap" else (kind, x), j)
+                        for (kind, x), j in writebacks]
+    restore = {id(t._data): old for t, old, *_ in tracer.mutated.values() if not isinstance(old, Value)}
+    entry.captured = [(t, *_meta_of(restore.get(id(t._data), t._data.value)), t._rg) for t, _ in captured]
+    entry.cap_sources = _sources(fn, flat, [t for t, _ in captured])
     entry.out_spec = spec
-    entry.n_prog_out = len(prog)
     entry.diff_outputs = diff
     entry.retain_outputs = {nr for nr, p in enumerate(diff_proxies) if p._retains}
     entry.ops = [n.op.name for n in fwd.nodes if n.kind is NodeKind.CALL]
@@ -92,13 +156,14 @@ def trace(entry, fn, flat, tree, args, kwargs):
     residual_values = []
     if targets:
         residual_values = _derive_backward(entry, fwd, tracer, diff_proxies, target_tensors)
+    n_prog = len(prog)
+    entry.n_prog_out = n_prog
     fwd.outputs = prog + residual_values
     cse(fwd)
     dce(fwd)
     fwd.lint()
     entry.fwd_graph = fwd
     # residuals that are forward inputs are passed straight from the call's inputs
-    n_prog = len(prog)
     inputs = fwd.inputs
     pos = {id(v): i for i, v in enumerate(inputs)}
     res_spec, prog_res = [], []
@@ -110,6 +175,64 @@ def trace(entry, fn, flat, tree, args, kwargs):
             prog_res.append(v)
     fwd.outputs = fwd.outputs[:n_prog] + prog_res
     entry.residual_spec = res_spec
+
+
+def _meta_of(v):
+    return v.shape, v.dtype
+
+
+def _sources(fn, flat, captured):
+    """For each captured tensor, how the function reaches it (a closure cell, a global, a
+    module attribute path): re-checked at each call, so rebinding a name is a cache miss."""
+    from ..nn import Module
+    want = {id(t): k for k, t in enumerate(captured)}
+    found = {}
+
+    def visit(obj, getter, desc):
+        if isinstance(obj, Tensor):
+            if id(obj) in want:
+                found.setdefault(want[id(obj)], (getter, desc))
+        elif isinstance(obj, Module):
+            for pname, p in list(obj.named_parameters()) + list(obj.named_buffers()):
+                if id(p) in want:
+                    found.setdefault(want[id(p)], (lambda flat, g=getter, n=pname: _path(g(flat), n),
+                                                   f"{desc}.{pname}"))
+
+    target = getattr(fn, "__func__", fn)
+    owner = getattr(fn, "__self__", None)
+    if owner is not None:
+        visit(owner, lambda flat, o=owner: o, type(owner).__name__)
+    code = getattr(target, "__code__", None)
+    if code is not None:
+        for cname, cell in zip(code.co_freevars, getattr(target, "__closure__", None) or ()):
+            try:
+                visit(cell.cell_contents, lambda flat, c=cell: c.cell_contents, cname)
+            except ValueError:  # empty cell
+                pass
+        g = getattr(target, "__globals__", {})
+        for gname in _global_names(code):
+            if gname in g:
+                visit(g[gname], lambda flat, g=g, n=gname: g.get(n), gname)
+    for i, a in enumerate(flat):
+        if isinstance(a, Module):
+            visit(a, lambda flat, i=i: flat[i], f"argument {i}")
+    return [(k, getter, desc) for k, (getter, desc) in sorted(found.items())]
+
+
+def _global_names(code):
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if hasattr(c, "co_names"):
+            names |= _global_names(c)
+    return names
+
+
+def _path(obj, dotted):
+    for part in dotted.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
 
 
 def _derive_backward(entry, fwd, fwd_tracer, diff_proxies, target_tensors):

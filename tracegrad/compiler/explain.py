@@ -52,7 +52,7 @@ def explain(fn, *args, **kwargs) -> ExplainOutput:
         key = (tree, _gm._state.enabled) + tuple(_leaf_key(a) for a in flat)
     entry = cf._cache.get(key)
     if entry is not None:
-        cache = cf._check_captured(entry) or "hit"
+        cache = cf._check_captured(entry, flat) or "hit"
     else:
         cache = "miss: " + cf._miss_reason(key)
     e = Entry()

@@ -80,6 +80,10 @@ class Entry:
         self.n_prog_out = 0
         self.hook_nodes = []
         self.eager = False           # graph break with fullgraph=False: run eagerly
+        self.writebacks = []         # [(("arg"|"cap", i), program output)] in-place changes
+        self.input_hooks = []        # [(arg index, "hook"|"retain", fn)] replayed per call
+        self.grad_mode_after = None  # set_grad_enabled(...) called inside: replayed per call
+        self.cap_sources = []        # [(captured index, getter(flat), description)]
         self.fn_name = "fn"
         self.ops = []
 
@@ -136,7 +140,7 @@ class CompiledFunction:
         entry = self._cache.get(key)
         reason = None
         if entry is not None:
-            reason = self._check_captured(entry) if entry.captured else None
+            reason = self._check_captured(entry, flat) if entry.captured else None
             if reason is None:
                 self.stats["hits"] += 1
                 if entry.eager:
@@ -159,7 +163,10 @@ class CompiledFunction:
                 return self.fn(*args, **kwargs)
             return self._run(entry, flat, tree, args, kwargs)
 
-    def _check_captured(self, entry):
+    def _check_captured(self, entry, flat=None):
+        for k, getter, desc in entry.cap_sources:
+            if getter(flat) is not entry.captured[k][0]:
+                return f"`{desc}` now refers to another tensor than the one captured when traced"
         for k, (t, shape, dtype, rg) in enumerate(entry.captured):
             v = t._data.value
             if v.shape != shape or v.dtype != dtype or t._rg != rg:
@@ -223,6 +230,7 @@ class CompiledFunction:
         return entry
 
     def _run(self, entry, flat, tree, args, kwargs):
+        grad_enabled = _gm._state.enabled
         tensors = flat if tree is None and len(flat) == 1 else _unique_tensors(flat)
         vals = [t._data.value for t in tensors]
         if entry.captured:
@@ -249,11 +257,28 @@ class CompiledFunction:
                 outs.append(Tensor._make(res[x], device))
             elif kind == "arg":
                 outs.append(tensors[x])
-            elif kind == "cap":
-                outs.append(entry.captured[x][0])
-            else:
+            elif kind in ("obj", "static"):
                 outs.append(x)
-        if entry.diff_outputs and _gm._state.enabled:
+            elif kind == "same":
+                outs.append(outs[x])
+            else:  # "alias" / "arg_alias": a detached view sharing storage
+                t = Tensor._make(None, device)
+                t._data = outs[x]._data if kind == "alias" else tensors[x]._data
+                outs.append(t)
+        if entry.writebacks:  # in-place changes the function made to inputs / captured tensors
+            for (kind, i), j in entry.writebacks:
+                t = tensors[i] if kind == "arg" else entry.captured[i][0]
+                t._data.value = res[j]
+                t._data.version += 1
+        if entry.input_hooks:
+            for i, kind, hook in entry.input_hooks:
+                if kind == "hook":
+                    tensors[i].register_hook(hook)
+                else:
+                    tensors[i].retain_grad()
+        if entry.grad_mode_after is not None:
+            _gm._state.enabled = entry.grad_mode_after
+        if entry.diff_outputs and grad_enabled:
             node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals,
                                             (args, kwargs), self)
             node.outputs = [weakref.ref(outs[i]) for i in entry.diff_outputs]

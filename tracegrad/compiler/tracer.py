@@ -104,6 +104,7 @@ class Tracer:
         self.loc = None         # backward tracer: the forward line whose rule is being applied
         self.fwd_arrays = {}    # backward tracer: id(array of a forward-captured tensor) -> Value
         self.out_index = {}     # backward tracer: id(output proxy) -> output number
+        self.mutated = {}       # id(storage) -> (tensor, old value, version, grad_fn, rg, output_nr)
 
     # ---------------------------------------------------------------- install
     def __enter__(self):
@@ -138,6 +139,15 @@ class Tracer:
             val = self.graph.input(v.shape, v.dtype, "captured", payload=t)
             c = self.captured[key] = (t, val)
         return c[1]
+
+    def on_mutate(self, t):
+        """An in-place op is about to rebind ``t``: keep what it was, so the trace can be undone
+        on real (captured) tensors and the new value written back at each call."""
+        st = t._data
+        if id(st) not in self.mutated:
+            if not isinstance(st.value, Value):
+                self.value_of(t)  # lift it first: the program reads its value at each call
+            self.mutated[id(st)] = (t, st.value, st.version, t.grad_fn, t._rg, t._output_nr)
 
     def cast(self, t, v, d):
         v = self.value_of(t, v) if not isinstance(v, Value) or v.graph is not self.graph else v

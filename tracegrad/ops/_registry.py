@@ -101,11 +101,13 @@ class Op:
     promote    ``"all"``: inputs cast to PyTorch's result dtype; ``"float"``: ints go to the
                default float dtype as well; ``None``: no promotion
     samples    ``[Sample(...), ...]``: inputs for the tests generated from the registry
+    eager_jit  ``False`` keeps ``impl`` out of the eager jit cache (see ``_eager``), for an
+               impl that must see concrete values or place data itself
     """
 
     def __init__(self, name, impl, *, vjp=None, vjp_all=None, grad_name=None, promote=None,
                  promote_from=0, samples=None, differentiable=True, twice_differentiable=True,
-                 tol=None, domain=None, public=None):
+                 tol=None, domain=None, public=None, eager_jit=True):
         self.name = name
         self.impl = impl
         if vjp is not None and not isinstance(vjp, tuple):
@@ -122,6 +124,7 @@ class Op:
         self.tol = tol or {}
         self.domain = domain
         self._node_cls = None
+        self._jit_cache = {} if eager_jit else None
         self._analyse()
 
     def _analyse(self):
@@ -281,24 +284,31 @@ def _apply(op, args, params):
         if promote == "float" and dt.category != 2:
             dt = D.get_default_dtype()
     first = None
+    tracer = HOOKS.tracer
+    sig = []  # eager: how each value enters the jitted impl (see _eager)
     for i, a in enumerate(args):
         if isinstance(a, Tensor):
             v = a._data.value
+            cast = None
             if promote is not None and i >= pf and a.dtype is not dt:
-                v = _cast(a, v, dt)
+                if tracer is None:
+                    cast = dt.np  # done inside the jitted impl: one dispatch, not two
+                else:
+                    v = _cast(a, v, dt)
             if first is None:
                 first, device = a, a._device
             elif a._device is not device and a._device != device:
                 device, first = _mixed_device(op, first, a)
             vals.append(v)
-        elif isinstance(a, np.generic):  # a numpy scalar is a Python number here, as in PyTorch
-            vals.append(a.item())
+            sig.append(cast)
         else:
+            if isinstance(a, np.generic):  # a numpy scalar is a Python number here, as in PyTorch
+                a = a.item()
             vals.append(a)
-    tracer = HOOKS.tracer
+            sig.append(_FLOAT if a.__class__ is float else (a.__class__, a))
     if tracer is None:
         try:
-            out_val = op.impl(*vals, **params)
+            out_val = _eager(op, vals, params, sig)
         except (ValueError, TypeError):
             _check_broadcast(args)  # PyTorch's RuntimeError when the shapes don't broadcast
             raise
@@ -312,6 +322,82 @@ def _apply(op, args, params):
             if tracer is not None:  # the backward program cites the user's forward line
                 out.grad_fn.metadata["loc"] = out_val.node.loc
     return out
+
+
+# ----------------------------------------------------------------------------- eager jit cache
+#
+# JAX runs an un-jitted jnp/lax call through its Python dispatch path, and a multi-primitive
+# impl (a cast plus the op, sum_to's reshape + broadcast, ...) dispatches each primitive in
+# turn. A jitted function takes the C++ fast path and runs the whole impl as one executable,
+# which costs a few microseconds. So once the same (op, argument signature, params) has been
+# seen _JIT_AFTER times, its impl -- with the input casts -- is jitted and reused.
+#
+# The signature keeps what jit cannot see as a static part of the key: Python ints, bools,
+# None and other non-float constants (jnp.power takes a different, exact path for a concrete
+# int exponent), the params, and the dtype each input is cast to. Python floats stay dynamic
+# (a learning rate that changes every step must not recompile). Keys seen only once or twice
+# (x[i] in a loop over i) never compile. A jitted impl that fails is re-run op by op: a user
+# error is raised from there, as without the cache; otherwise the key is marked un-jittable.
+
+EAGER_JIT = True   # False: every impl runs op by op (for debugging and benchmarks)
+_JIT_AFTER = 2     # calls with the same key before its impl is jitted
+_JIT_MAX = 256     # keys remembered per op; beyond that, new keys run op by op
+_FLOAT = object()  # signature entry of a Python float (a dynamic argument)
+
+
+def _eager(op, vals, params, sig):
+    cache = op._jit_cache
+    if cache is not None and EAGER_JIT:
+        try:
+            key = (*sig, *[(k, v.__class__, v) for k, v in params.items()]) if params \
+                else tuple(sig)
+            hit = cache.get(key, 0)
+        except TypeError:  # an unhashable constant or param: run op by op
+            hit = False
+        if hit.__class__ is int:
+            if hit + 1 < _JIT_AFTER:
+                if len(cache) < _JIT_MAX:
+                    cache[key] = hit + 1
+            elif len(cache) < _JIT_MAX or key in cache:
+                hit = cache[key] = _jit(op, sig, params)
+        if hit.__class__ is tuple:
+            fn, pos = hit
+            try:
+                return fn(*vals) if pos is None else fn(*[vals[i] for i in pos])
+            except Exception:  # noqa: BLE001 - re-run below, outside this handler
+                pass
+            out = _direct(op, vals, params, sig)  # raises the user's error, if it is one
+            cache[key] = False
+            return out
+    return _direct(op, vals, params, sig)
+
+
+def _direct(op, vals, params, sig):
+    for i, s in enumerate(sig):
+        if s is not None and s is not _FLOAT and s.__class__ is not tuple:
+            vals[i] = vals[i].astype(s)
+    return op.impl(*vals, **params)
+
+
+def _jit(op, sig, params):
+    """``(jitted impl over the dynamic values, their positions or None for all)``."""
+    import jax
+    impl = op.impl
+    template = [s[1] if s.__class__ is tuple else None for s in sig]
+    pos = [i for i, s in enumerate(sig) if s.__class__ is not tuple]
+    casts = [(i, s) for i, s in enumerate(sig)
+             if s is not None and s is not _FLOAT and s.__class__ is not tuple]
+
+    def run(*dyn):
+        full = list(template)
+        for i, v in zip(pos, dyn):
+            full[i] = v
+        for i, d in casts:
+            full[i] = full[i].astype(d)
+        return impl(*full, **params)
+
+    run.__name__ = run.__qualname__ = op.name
+    return jax.jit(run), (None if len(pos) == len(sig) else pos)
 
 
 def _check_broadcast(args):
@@ -405,6 +491,8 @@ def apply_inplace(op: Op, self, *args, **params):
                                f"desired output type {_CPP_NAME[self.dtype.name]}")
         out = out.to(self.dtype)
     data = self._data
+    if HOOKS.tracer is not None:  # remember the tensor as it was: the compiler writes back
+        HOOKS.tracer.on_mutate(self)
     data.value = out._data.value
     data.version += 1
     node = out.grad_fn
