@@ -48,6 +48,7 @@ def value_and_grad(func, argnums=0, has_aux=False):
         nums = _argnums(argnums, len(args), "value_and_grad")
         args = list(args)
         leaves = []
+        outer = False
         for n in nums:
             x = args[n]
             if not isinstance(x, Tensor):
@@ -56,7 +57,11 @@ def value_and_grad(func, argnums=0, has_aux=False):
             if not x.is_floating_point():
                 raise RuntimeError(f"value_and_grad: argument {n} has dtype {x.dtype}; only "
                                    "floating point tensors can be differentiated")
-            leaf = x.detach().requires_grad_(True)
+            # under an outer transform (x already requires grad, grad mode on) keep x itself
+            # and record the gradient's graph, so grad(grad(f)) composes as in jax/torch.func
+            nested = x.requires_grad and _gm._state.enabled
+            outer = outer or nested
+            leaf = x if nested else x.detach().requires_grad_(True)
             args[n] = leaf
             leaves.append(leaf)
         with _gm.enable_grad():
@@ -76,10 +81,11 @@ def value_and_grad(func, argnums=0, has_aux=False):
             raise RuntimeError(f"value_and_grad(f)(*args): Expected f(*args) to return a scalar "
                                f"Tensor, got tensor with {dims} dims. Maybe you wanted to use the "
                                f"vjp or jacrev APIs instead?")
-        grads = _autograd_grad(out, leaves, allow_unused=True, materialize_grads=True) \
+        grads = _autograd_grad(out, leaves, allow_unused=True, materialize_grads=True,
+                               create_graph=outer) \
             if out.requires_grad else tuple(_zeros_like(l) for l in leaves)
         g = grads[0] if isinstance(argnums, int) else tuple(grads)
-        value = out.detach()
+        value = out if outer else out.detach()
         return ((value, aux) if has_aux else value), g
 
     wrapper.compiled = compiled
