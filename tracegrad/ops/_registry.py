@@ -125,6 +125,7 @@ class Op:
         self.domain = domain
         self._node_cls = None
         self._jit_cache = {} if eager_jit else None
+        self._jit_impl = impl  # the impl the cache serves (a replaced impl runs op by op)
         self._analyse()
 
     def _analyse(self):
@@ -347,7 +348,7 @@ _FLOAT = object()  # signature entry of a Python float (a dynamic argument)
 
 def _eager(op, vals, params, sig):
     cache = op._jit_cache
-    if cache is not None and EAGER_JIT:
+    if cache is not None and EAGER_JIT and op.impl is op._jit_impl:
         try:
             key = (*sig, *[(k, v.__class__, v) for k, v in params.items()]) if params \
                 else tuple(sig)
