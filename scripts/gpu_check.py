@@ -84,6 +84,12 @@ def check_spec_example(tg):
 
 
 def check_mlp_step(tg):
+    # float32 matmuls on a GPU may use TF32 unless asked not to: compare at full precision
+    with jax.default_matmul_precision("highest"):
+        return _mlp_step(tg)
+
+
+def _mlp_step(tg):
     import compiled as bench
     host_params, (hx, hy) = bench.mlp_data(batch=32, dims=(64, 32, 32, 10))
     res = {}
@@ -116,9 +122,13 @@ def check_mlp_step(tg):
 def check_hooks(tg):
     seen = {}
 
+    def triple(g):  # runs on the host, called from the compiled backward program
+        seen["in-graph"] = g.device.type
+        return g * 3
+
     def f(x):
         y = x * 2
-        y.register_hook(lambda g: g * 3)
+        y.register_hook(triple)
         z = y * y
         z.retain_grad()
         return z.sum(), z
@@ -138,7 +148,10 @@ def check_hooks(tg):
     close(gx, res["cpu"][0], "x.grad with a hook")
     close(gx, np.array([1.0, -2.0, 3.0]) * 2 * 2 * 2 * 3, "x.grad = 2*y * 3 * 2")
     close(gz, res["cpu"][1], "z.grad from retain_grad")
-    return f"(a hook on the input saw a gradient on {seen.get(GPU)!r})"
+    assert seen.get("in-graph") == GPU, \
+        f"a hook inside the compiled function saw a gradient on {seen.get('in-graph')!r}"
+    return (f"(gradient devices seen by hooks: on the input {seen.get(GPU)!r}, inside the "
+            f"compiled function {seen.get('in-graph')!r})")
 
 
 def check_placement(tg):

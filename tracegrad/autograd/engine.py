@@ -50,6 +50,27 @@ def _root_edge(t, i):
     raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
 
 
+_ONES = {}  # (shape, dtype, device) -> jax array of ones
+
+
+def _implicit_ones(t):
+    """The implicit gradient of a one-element output, made once per (shape, dtype, device)
+    and shared: jax arrays are immutable and each call gets its own Tensor box, so sharing is
+    safe, and it saves an eager array creation on every ``loss.backward()``."""
+    from .._tensor import Tensor
+    v = t._data.value
+    key = (v.shape, v.dtype, t._device)
+    a = _ONES.get(key)
+    if a is None:
+        from .. import _creation as C
+        from ..ops._registry import HOOKS
+        ones = C.ones_like(t)
+        if HOOKS.tracer is not None:  # keep the cache to concrete arrays
+            return ones
+        a = _ONES[key] = ones._data.value
+    return Tensor._make(a, t._device)
+
+
 def _make_grads(outputs, grads, is_grads_batched=False):
     from .._tensor import Tensor
     from .. import _creation as C
@@ -65,7 +86,7 @@ def _make_grads(outputs, grads, is_grads_batched=False):
         if g is None:
             if t.requires_grad and t.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            out.append(C.ones_like(t) if t.requires_grad else None)
+            out.append(_implicit_ones(t) if t.requires_grad else None)
             continue
         if not isinstance(g, Tensor):
             g = C.tensor(g, dtype=t.dtype, device=t.device)

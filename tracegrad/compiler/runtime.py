@@ -456,14 +456,18 @@ class _Current(threading.local):
 _current = _Current()
 
 
-def make_hook_callback(fn, gv: Value):
+def make_hook_callback(fn, gv: Value, device=None):
     """A function for the generated backward: runs ``fn`` (a tensor hook) on the host
-    through ``jax.experimental.io_callback`` and returns its replacement gradient."""
+    through ``jax.experimental.io_callback`` and returns its replacement gradient. The hook
+    sees a tensor on ``device``, the device of the gradient it hooks (as in eager)."""
     from jax.experimental import io_callback
     shape, dtype = gv.shape, gv.dtype
+    from .._device import as_device
+    device = as_device(device)
 
     def host(x):
-        t = Tensor._make(jnp.asarray(x))
+        # a private copy (the hook may keep the tensor; x's buffer belongs to the callback)
+        t = Tensor._make(jax.device_put(np.array(x), device.jax_device()), device)
         r = fn(t)
         if r is None:
             return np.asarray(x)

@@ -178,7 +178,7 @@ class Tracer:
         from .._tensor import Tensor
         from .runtime import make_hook_callback
         gv = self.value_of(g)
-        out = self.graph.hook(gv, make_hook_callback(fn, gv), what=what, loc=self.loc)
+        out = self.graph.hook(gv, make_hook_callback(fn, gv, g._device), what=what, loc=self.loc)
         return Tensor._make(out, g._device)
 
     def retain(self, t, g):

@@ -107,6 +107,8 @@ def _mask_to_indices(mask, shape, dim):
 
 def _check_bounds(t, size, dim):
     v = t._data.value
+    if not hasattr(v, "__array__"):  # an IR Value while tracing: its values are unknown
+        return
     try:
         v = np.asarray(v)
     except Exception:  # traced: checked by the compiler's runtime instead

@@ -25,6 +25,10 @@ def _dx(g, x, y):
 
 
 def _dy(g, x, y):
+    if y.ndim == 2 and x.ndim > 2:
+        # (..., m, k) @ (k, n): one (k, M) @ (M, n) product over the flattened batch, rather
+        # than a batch of products summed afterwards (XLA runs that 2-3x slower on CPU)
+        return mT(x.reshape(-1, x.shape[-1])) @ g.reshape(-1, g.shape[-1])
     g, x2, y2 = _as_mats(g, x, y)
     gy = mT(x2) @ g
     return squeeze(gy, -1) if y.ndim == 1 else gy
