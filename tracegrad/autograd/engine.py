@@ -19,6 +19,20 @@ from .graph import AccumulateGrad, Node
 __all__ = ["backward", "grad"]
 
 
+class _Lazy:
+    """Modules that import this one, bound on first use: an import statement inside a
+    function costs about a microsecond on every call, and backward() runs a dozen."""
+
+    def __getattr__(self, name):
+        from .. import _creation, _tensor
+        from ..ops import _registry
+        self.Tensor, self.C, self.HOOKS = _tensor.Tensor, _creation, _registry.HOOKS
+        return getattr(self, name)
+
+
+_L = _Lazy()
+
+
 class GraphRoot(Node):
     """Feeds the given output gradients into the graph (one edge per output tensor)."""
 
@@ -34,10 +48,9 @@ class GraphRoot(Node):
 
 
 def _as_tuple(x):
-    from .._tensor import Tensor
     if x is None:
         return None
-    if isinstance(x, Tensor):
+    if isinstance(x, _L.Tensor):
         return (x,)
     return tuple(x)
 
@@ -72,8 +85,7 @@ def _implicit_ones(t):
 
 
 def _make_grads(outputs, grads, is_grads_batched=False):
-    from .._tensor import Tensor
-    from .. import _creation as C
+    Tensor, C = _L.Tensor, _L.C
     if grads is None:
         grads = (None,) * len(outputs)
     else:
@@ -168,8 +180,7 @@ def _add(a, b):
 
 
 def _run_tensor_hooks(hooks, g):
-    from ..ops._registry import HOOKS
-    tracer = HOOKS.tracer
+    tracer = _L.HOOKS.tracer
     for h in list(hooks.values()):
         r = h(g) if tracer is None else tracer.hook(h, g)
         if r is not None:
@@ -182,7 +193,7 @@ def _run_tensor_hooks(hooks, g):
 
 def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumulate=True):
     """Core loop. Returns the captured gradient for each of ``inputs`` when not accumulating."""
-    from ..ops._registry import HOOKS
+    HOOKS = _L.HOOKS
     root = GraphRoot([_root_edge(t, i) for i, t in enumerate(tensors)], grads)
 
     # where to capture / which nodes must run
@@ -300,11 +311,10 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
 
 
 def _retain(t, g, create_graph):
-    from .._tensor import Tensor
-    from ..ops._registry import HOOKS
+    HOOKS = _L.HOOKS
     if HOOKS.tracer is not None:  # deriving a compiled backward: retain at run time
         HOOKS.tracer.retain(t, g)
         return
     if not create_graph:
-        g = Tensor._make(g._data.value, g._device)
+        g = _L.Tensor._make(g._data.value, g._device)
     t._grad = g if t._grad is None else t._grad + g

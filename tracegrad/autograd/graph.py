@@ -127,9 +127,18 @@ class AccumulateGrad(Node):
         self._seq = float("inf")  # run as soon as ready, like PyTorch (sequence_nr = UINT64_MAX)
 
     def apply(self, grad_outputs):
-        from .._tensor import accumulate_grad
-        accumulate_grad(self.variable, grad_outputs[0])
+        (_T or _tensor_module()).accumulate_grad(self.variable, grad_outputs[0])
         return []
+
+
+_T = None  # the _tensor module (imported on first use: it imports this one)
+
+
+def _tensor_module():
+    global _T
+    from .. import _tensor
+    _T = _tensor
+    return _T
 
 
 class SavedTensor:
@@ -142,14 +151,14 @@ class SavedTensor:
         self.value = t._data.value
         self.data = t._data
         self.version = t._data.version
-        self.requires_grad = t.requires_grad
-        self.device = t.device
+        self.requires_grad = t._rg
+        self.device = t._device
         self.is_output = is_output
         self.output_nr = t._output_nr
         if is_output:
             self.leaf = self.grad_fn = None  # the node itself; no reference cycle
         elif t.grad_fn is None:
-            self.leaf, self.grad_fn = (t if t.requires_grad else None), None
+            self.leaf, self.grad_fn = (t if t._rg else None), None
         else:
             self.leaf, self.grad_fn = None, t.grad_fn
 
@@ -170,8 +179,9 @@ class SavedTensor:
                 ".clone() it before the in-place change.")
 
     def unpack(self, node, graph: bool):
-        from .._tensor import Tensor
-        self.check_version(node)
+        Tensor = (_T or _tensor_module()).Tensor
+        if self.data.version != self.version:
+            self.check_version(node)
         if graph:
             if self.leaf is not None:
                 return self.leaf

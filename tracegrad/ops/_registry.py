@@ -126,6 +126,7 @@ class Op:
         self._node_cls = None
         self._jit_cache = {} if eager_jit else None
         self._jit_impl = impl  # the impl the cache serves (a replaced impl runs op by op)
+        self._save_plans = {}  # needs -> what a node saves (see _save_plan)
         self._analyse()
 
     def _analyse(self):
@@ -281,9 +282,12 @@ def _apply(op, args, params):
     promote = op.promote
     pf = op.promote_from
     if promote is not None:
-        dt = D.result_type(*args[pf:]) if pf else D.result_type(*args)
+        dt = _common_dtype(args[pf:] if pf else args)  # the usual case: one dtype, no scalars
+        if dt is None:
+            dt = D.result_type(*args[pf:]) if pf else D.result_type(*args)
         if promote == "float" and dt.category != 2:
             dt = D.get_default_dtype()
+        dnp = dt.np
     first = None
     tracer = HOOKS.tracer
     sig = []  # eager: how each value enters the jitted impl (see _eager)
@@ -291,7 +295,7 @@ def _apply(op, args, params):
         if isinstance(a, Tensor):
             v = a._data.value
             cast = None
-            if promote is not None and i >= pf and a.dtype is not dt:
+            if promote is not None and i >= pf and (vd := v.dtype) is not dnp and vd != dnp:
                 if tracer is None:
                     cast = dt.np  # done inside the jitted impl: one dispatch, not two
                 else:
@@ -317,8 +321,8 @@ def _apply(op, args, params):
         out_val = tracer.record(op, args, vals, params)
     out = Tensor._make(out_val, device)
     if op.differentiable and _gm._state.enabled:
-        needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
-        if any(needs) and out.dtype.category == 2:  # integer/bool results carry no gradient
+        needs = [isinstance(a, Tensor) and a._rg for a in args]
+        if True in needs and out.dtype.category == 2:  # integer/bool results carry no gradient
             _attach_node(op, args, params, out, needs)
             if tracer is not None:  # the backward program cites the user's forward line
                 out.grad_fn.metadata["loc"] = out_val.node.loc
@@ -416,6 +420,23 @@ def _check_broadcast(args):
         shape = tuple(y if x == 1 else x for x, y in zip(a, b))
 
 
+def _common_dtype(args):
+    """The dtype of ``args`` when all are tensors of one dtype (else None: use result_type)."""
+    d = None
+    for a in args:
+        if not isinstance(a, _Tensor):
+            return None
+        vd = a._data.value.dtype
+        if d is None:
+            d = vd
+        elif vd is not d and vd != d:
+            return None
+    return _FROM_NP.get(d)
+
+
+_FROM_NP = D._FROM_NP
+
+
 def _mixed_device(op, a, b):
     # a 0-dim cpu tensor may be used with tensors on another device, as in PyTorch
     if b.ndim == 0 and b._device.type == "cpu":
@@ -429,18 +450,39 @@ def _mixed_device(op, a, b):
 
 def _attach_node(op, args, params, out, needs):
     Tensor = _Tensor
-    node = op.node_class().__new__(op.node_class())
-    Node.__init__(node, tuple(_edge(a) if isinstance(a, Tensor) else (None, 0) for a in args))
+    cls = op._node_cls or op.node_class()
+    node = cls.__new__(cls)
+    Node.__init__(node, tuple([_edge(a) if isinstance(a, Tensor) else _NO_EDGE for a in args]))
     node.op = op
     node.params = params
     node._freed = False
     gn = op.grad_name
-    node._named = None if isinstance(gn, str) else gn(params, args)
+    node._named = None if gn.__class__ is str else gn(params, args)
+    key = tuple(needs)
+    plan = op._save_plans.get(key)
+    if plan is None:
+        plan = op._save_plans[key] = _save_plan(op, needs, len(args))
+    needs, read, read_out = plan
+    node.needs = needs
+    node.saved = [None if kind is None else _save(a, kind) for a, kind in zip(args, read)]
+    out._rg = True  # (the caller checked the dtype is floating point)
+    out.grad_fn = node
+    node.saved_out = SavedTensor(out, is_output=True) if read_out else None
+    node.in_meta = [(a._data.value.shape, a.dtype) if n else None for a, n in zip(args, needs)]
+
+
+_NO_EDGE = (None, 0)
+
+
+def _save_plan(op, needs, nargs):
+    """``(needs, read, read_out)`` for inputs that require grad as in ``needs``: which
+    gradients are computed, what is saved of each input (None, "full" or "meta", from the
+    rules that will run) and whether the output is saved. Made once per op and pattern."""
     if op.vjp_all is not None:
         idx, read_out, read_var, npos = op.rule_reads[0]
         read = dict(idx)
         if read_var:
-            read.update(dict.fromkeys(range(npos, len(args)), read_var))
+            read.update(dict.fromkeys(range(npos, nargs), read_var))
     else:
         needs = [n and rule is not None for n, rule in zip(needs, op.vjp)]
         read, read_out = {}, False
@@ -450,12 +492,7 @@ def _attach_node(op, args, params, out, needs):
                     if read.get(i) != "full":
                         read[i] = kind
                 read_out = read_out or ro
-    node.needs = needs
-    node.saved = [_save(a, read.get(i)) for i, a in enumerate(args)]
-    out.requires_grad = True
-    out.grad_fn = node
-    node.saved_out = SavedTensor(out, is_output=True) if read_out else None
-    node.in_meta = [(a._data.value.shape, a.dtype) if n else None for a, n in zip(args, needs)]
+    return tuple(needs), [read.get(i) for i in range(nargs)], read_out
 
 
 def _save(a, kind):
@@ -469,9 +506,9 @@ def _save(a, kind):
 def _edge(t):
     if t.grad_fn is not None:
         return (t.grad_fn, t._output_nr)
-    if t.requires_grad:
+    if t._rg:
         return (t._accumulator(), 0)
-    return (None, 0)
+    return _NO_EDGE
 
 
 def apply_inplace(op: Op, self, *args, **params):

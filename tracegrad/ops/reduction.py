@@ -29,11 +29,11 @@ def _norm_dims(dim, ndim):
 
 
 def _unreduce(g, shape, dim, keepdim):
-    """Bring a reduced gradient back to ``shape`` (reinsert reduced dims, then expand)."""
-    if not keepdim and len(shape):
-        dims = range(len(shape)) if dim is None else dim
+    """Bring a reduced gradient back to ``shape`` (reinsert reduced dims, then expand).
+    A full reduction's 0-dim gradient expands directly: one op instead of two."""
+    if not keepdim and len(shape) and dim is not None:
         kshape = list(shape)
-        for d in dims:
+        for d in dim:
             kshape[d] = 1
         g = reshape(g, tuple(kshape))
     return expand(g, shape)
