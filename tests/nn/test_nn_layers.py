@@ -120,3 +120,47 @@ def test_module_list_registers_its_items():
     layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
     assert len(list(layers.parameters())) == 6
     assert isinstance(layers[1], nn.Linear) and len(layers[1:]) == 2
+
+
+def test_tracegrad_nn_is_the_nn_package():
+    # the fused ops live in tracegrad.ops.nn_ops; nothing may shadow tracegrad.nn
+    assert torch.nn.Module is nn.Module and torch.nn.__name__ == "tracegrad.nn"
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (4, 2, 3)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_grad_fn_names_match_torch(shape, bias):
+    T = pytest.importorskip("torch")
+    ours = nn.Linear(3, 2, bias=bias)
+    theirs = T.nn.Linear(3, 2, bias=bias)
+    assert (ours(torch.randn(*shape)).grad_fn.name()
+            == theirs(T.randn(*shape)).grad_fn.name())
+
+
+def test_linear_shape_error_reads_like_pytorch():
+    T = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError) as ours:
+        nn.Linear(4, 5)(torch.randn(2, 3, 3))
+    with pytest.raises(RuntimeError) as theirs:
+        T.nn.Linear(4, 5)(T.randn(2, 3, 3))
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_linear_second_derivatives_match_torch():
+    # create_graph through the fused op: d/dW of |dL/dx|^2, against torch
+    T = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    xn = rng.standard_normal((4, 3))
+    wn = rng.standard_normal((5, 3))
+    bn = rng.standard_normal(5)
+    res = []
+    for lib, F in ((torch, nn.functional), (T, T.nn.functional)):
+        x = lib.tensor(xn, requires_grad=True)
+        w = lib.tensor(wn, requires_grad=True)
+        b = lib.tensor(bn, requires_grad=True)
+        y = lib.tanh(F.linear(x, w, b)).sum()
+        (gx,) = lib.autograd.grad(y, x, create_graph=True)
+        gw, gb = lib.autograd.grad((gx * gx).sum(), (w, b))
+        res.append((gw.detach().numpy(), gb.detach().numpy()))
+    assert np.allclose(res[0][0], res[1][0], atol=1e-10)
+    assert np.allclose(res[0][1], res[1][1], atol=1e-10)

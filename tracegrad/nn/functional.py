@@ -61,9 +61,9 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):  # noqa: A002
 
 
 def linear(input, weight, bias=None):  # noqa: A002
-    """``input @ weight.T + bias`` (``weight`` is ``(out_features, in_features)``)."""
-    out = _ops.matmul(input, _ops.t(weight))
-    return out if bias is None else out + bias
+    """``input @ weight.T + bias`` (``weight`` is ``(out_features, in_features)``), as one
+    registry op (``tracegrad.ops.nn_ops.linear``: one dispatch, no transposed copies)."""
+    return _ops.linear(input, weight, bias)
 
 
 # ----------------------------------------------------------------------------- losses
