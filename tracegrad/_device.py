@@ -82,13 +82,17 @@ CPU = device("cpu")
 
 
 def as_device(d) -> device:
+    """The device a tensor is placed on: 'cuda' means the current GPU, cuda:0 (as PyTorch
+    reports ``tensor.device``)."""
     if d is None:
         return CPU
-    if isinstance(d, device):
-        return d
     if isinstance(d, int):
         return device("cuda", d)
-    return device(d)
+    if not isinstance(d, device):
+        d = device(d)
+    if d.type == "cpu":
+        return CPU
+    return d if d.index is not None else device("cuda", 0)
 
 
 def of_jax(arr) -> device:

@@ -18,6 +18,8 @@ import dis
 import inspect
 import types
 
+import jax
+
 import numpy as np
 
 from .. import _dtype as D
@@ -289,6 +291,7 @@ def _apply(op, args, params):
             dt = D.get_default_dtype()
         dnp = dt.np
     first = None
+    mixed = False
     tracer = HOOKS.tracer
     sig = []  # eager: how each value enters the jitted impl (see _eager)
     for i, a in enumerate(args):
@@ -304,6 +307,7 @@ def _apply(op, args, params):
                 first, device = a, a._device
             elif a._device is not device and a._device != device:
                 device, first = _mixed_device(op, first, a)
+                mixed = True
             vals.append(v)
             sig.append(cast)
         else:
@@ -311,6 +315,10 @@ def _apply(op, args, params):
                 a = a.item()
             vals.append(a)
             sig.append(_FLOAT if a.__class__ is float else (a.__class__, a))
+    if mixed and tracer is None:  # a 0-dim cpu tensor joins tensors on another device
+        jd = device.jax_device()
+        vals = [jax.device_put(v, jd) if isinstance(a, Tensor) and a._device != device else v
+                for a, v in zip(args, vals)]
     if tracer is None:
         try:
             out_val = _eager(op, vals, params, sig)

@@ -364,6 +364,7 @@ def _to_device_impl(x, *, device):
 
 
 _to_device = register(Op("to_device", _to_device_impl, grad_name="ToCopyBackward0",
+                         eager_jit=False,  # a jitted device_put would leave the value in place
                          vjp=lambda g, x, *, out, device: g.to(x.device),
                          samples=[Sample((3,), call=lambda x: to_device(x, x.device))]))
 
