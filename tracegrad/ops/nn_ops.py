@@ -13,7 +13,9 @@ in tracegrad ops, so create_graph and gradgradcheck work as for the composite.
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+from jax import lax
 
 from ._registry import Op, Sample, apply, register
 from .linalg import matmul
@@ -66,8 +68,17 @@ _linear.public = linear
 
 
 def _wgrad_impl(g, x):
-    lead = tuple(range(g.ndim - 1))
-    return jnp.tensordot(g, x, axes=(lead, lead))
+    if g.ndim == 1:
+        return jnp.outer(g, x)
+    g2 = g.reshape(-1, g.shape[-1]).T
+    if _ON_CPU:
+        # XLA's CPU dot is markedly slower contracting the leading dim of both operands
+        # (MLP sizes: 0.76 -> 0.50 ms): make g^T (the small operand) a real array first
+        g2 = lax.optimization_barrier(g2)
+    return g2 @ x.reshape(-1, x.shape[-1])
+
+
+_ON_CPU = jax.default_backend() == "cpu"
 
 
 _linear_wgrad = register(Op(
