@@ -218,3 +218,23 @@ def test_cross_entropy_is_twice_differentiable():
     (gg,) = torch.autograd.grad(g.sum(), x)
     # d/dx of sum(softmax - onehot)/N is zero for every row: softmax sums to one
     assert np.allclose(gg.numpy(), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [5, -3])
+def test_out_of_range_targets_raise_like_pytorch(bad):
+    x = torch.randn(3, 4, requires_grad=True)
+    with pytest.raises(IndexError, match=f"^Target {bad} is out of bounds.$"):
+        F.cross_entropy(x, torch.tensor([0, bad, 1]))
+    # ignored targets are not out of bounds, and the inputs still work afterwards
+    F.cross_entropy(x, torch.tensor([0, -100, 1])).backward()
+    assert x.grad[1].abs().sum().item() == 0
+
+
+def test_an_ignore_index_inside_the_class_range_is_ignored():
+    x = torch.randn(4, 3)
+    t = torch.tensor([0, 1, 2, 1])
+    full = F.cross_entropy(x, t, reduction="none")
+    masked = F.cross_entropy(x, t, ignore_index=1, reduction="none")
+    assert masked.tolist()[1] == 0 and masked.tolist()[3] == 0
+    assert np.allclose(_np(masked)[[0, 2]], _np(full)[[0, 2]])
+    assert abs(F.cross_entropy(x, t, ignore_index=1).item() - _np(full)[[0, 2]].mean()) < 1e-6

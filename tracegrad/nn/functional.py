@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
+from .. import _creation as C
 from .. import ops as _ops
 
 __all__ = ["relu", "relu_", "tanh", "sigmoid", "softmax", "log_softmax", "linear", "mse_loss",
@@ -118,12 +121,37 @@ def _check_nll_shapes(input, target):  # noqa: A002
                            f"{list(target.shape)})")
 
 
-def _class_weights(weight, target, valid):
-    """Per-target weights: ``weight[target]`` where not ignored, 0 where ignored (or just the
-    bool mask when there are no class weights)."""
-    if weight is None:
-        return valid
-    return _ops.where(valid, _ops.getitem(weight, target), 0.0)
+def _check_targets(target, n_classes, ignore_index):
+    """PyTorch's IndexError for a class index outside ``[0, n_classes)`` (not ignore_index).
+    Reads the targets on the host (they are usually input data, ready at once); while tracing
+    there are no values to read and the check is skipped."""
+    from ..ops._registry import HOOKS
+    if HOOKS.tracer is not None:
+        return
+    try:
+        t = np.asarray(target._data.value)
+    except Exception:  # noqa: BLE001 - an abstract (jax-traced) value: nothing to check
+        return
+    bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
+    if bad.any():
+        raise IndexError(f"Target {t[bad].flat[0]} is out of bounds.")
+
+
+def _onehot(target, class_dim, ndim, n_classes, device, ignore_index):
+    """``target`` as a bool mask with the classes along ``class_dim`` (an ignored target
+    matches no class). Selecting with it needs no index tensors, so no bounds check that
+    would wait for the device in the middle of a step."""
+    shape = [1] * ndim
+    shape[class_dim] = n_classes
+    classes = np.arange(n_classes)
+    if 0 <= ignore_index < n_classes:  # the ignored class matches nothing
+        classes[ignore_index] = -1 if ignore_index else n_classes
+    return _ops.unsqueeze(target, class_dim) == C.tensor(classes.reshape(shape), device=device)
+
+
+def _pick(x, onehot, class_dim):
+    """``x`` at each target's class (0 where the target is ignored)."""
+    return _ops.sum(_ops.where(onehot, x, 0.0), class_dim)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,  # noqa: A002
@@ -141,20 +169,26 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if weight is not None and tuple(weight.shape) != (n_classes,):
         raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes "
                            f"or no classes but got weight tensor of shape: {list(weight.shape)}")
-    valid = target != ignore_index
-    safe = _ops.where(valid, target, 0)
-    picked = _ops.squeeze(_ops.gather(input, class_dim, _ops.unsqueeze(safe, class_dim)),
-                          class_dim)
-    w = _class_weights(weight, safe, valid)
-    if weight is None:
-        loss = _ops.where(valid, -picked, 0.0)
-    else:
-        loss = -picked * w
+    _check_targets(target, n_classes, ignore_index)
+    onehot = _onehot(target, class_dim, input.ndim, n_classes, input.device, ignore_index)
+    loss = _pick(-input, onehot, class_dim)
+    if weight is not None:
+        w = _pick(_ops.reshape(weight, _class_shape(input.ndim, class_dim, n_classes)), onehot,
+                  class_dim)
+        loss = loss * w
     if reduction == "none":
         return loss
     if reduction == "sum":
         return _ops.sum(loss)
+    if weight is None:
+        return _ops.sum(loss) / _ops.sum(target != ignore_index)
     return _ops.sum(loss) / _ops.sum(w)
+
+
+def _class_shape(ndim, class_dim, n_classes):
+    shape = [1] * ndim
+    shape[class_dim] = n_classes
+    return shape
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,  # noqa: A002
@@ -196,8 +230,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         smooth = -_ops.sum(logp * _ops.reshape(weight, wshape), class_dim)
     smooth = _ops.where(valid, smooth, 0.0)
     if reduction == "mean":
-        safe = _ops.where(valid, target, 0)
-        smooth = _ops.sum(smooth) / _ops.sum(_class_weights(weight, safe, valid))
+        if weight is None:
+            denom = _ops.sum(valid)
+        else:
+            onehot = _onehot(target, class_dim, input.ndim, n_classes, input.device, ignore_index)
+            denom = _ops.sum(_pick(_ops.reshape(weight, wshape), onehot, class_dim))
+        smooth = _ops.sum(smooth) / denom
     elif reduction == "sum":
         smooth = _ops.sum(smooth)
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)
