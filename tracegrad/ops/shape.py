@@ -17,12 +17,7 @@ def _public(op, fn):
     return fn
 
 
-def _dims(dim, ndim):
-    n = max(ndim, 1)
-    if not -n <= dim < n:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
-                         f"but got {dim})")
-    return dim % n
+from .._tensor import _wrap_dim as _dims  # noqa: E402  (one dim-wrapping rule for all)
 
 
 def _size_args(size):
