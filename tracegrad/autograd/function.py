@@ -27,6 +27,7 @@ compiler traces through ``Function.apply`` by running it on tensors that hold IR
 from __future__ import annotations
 
 import functools
+import contextlib
 import inspect
 import warnings
 
@@ -277,7 +278,10 @@ class Function(FunctionCtx):
             ctx.next_functions = tuple(_edge(a) if n else (None, 0) for a, n in zip(args, needs))
         ctx._in_meta = tuple((tuple(a.shape), a.dtype) if isinstance(a, Tensor) else None
                              for a in args)
-        with _gm.no_grad():
+        from ..ops._registry import HOOKS
+        prof = HOOKS.profiler
+        with _gm.no_grad(), (prof.function_range(cls.__name__, args) if prof is not None
+                             else contextlib.nullcontext()):  # PyTorch shows a `Func` range
             if custom_setup:
                 output = cls.forward(*args, **kwargs)
                 cls.setup_context(ctx, args, output)
