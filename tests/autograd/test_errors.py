@@ -350,3 +350,12 @@ def test_same_error_as_pytorch(k, torch_ref):
     assert a.type is b.type, f"{name}: {a.value!r} vs PyTorch's {b.value!r}"
     if same_text:
         assert str(a.value) == str(b.value).replace("torch.", "tracegrad.")
+
+
+def test_is_grads_batched_is_refused_not_ignored():
+    import tracegrad as tg
+    x = tg.ones(2, requires_grad=True)
+    y = (x * 2).sum()
+    with pytest.raises(NotImplementedError, match="is_grads_batched"):
+        tg.autograd.grad(y, x, is_grads_batched=True)
+    assert tg.autograd.grad(y, x)[0].tolist() == [2.0, 2.0]  # the graph is still usable

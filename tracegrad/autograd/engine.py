@@ -143,6 +143,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     """Gradients of ``outputs`` w.r.t. ``inputs`` (leaves or not), returned as a tuple;
     ``.grad`` attributes are left untouched."""
     from .. import _creation as C
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad(is_grads_batched=True) needs vmap, which tracegrad "
+                                  "does not have: loop over the batch of grad_outputs instead")
     outputs = _as_tuple(outputs)
     inputs_t = _as_tuple(inputs)
     if allow_unused is None:
