@@ -230,14 +230,17 @@ class OpNode(Node):
             grads = [rule(g, *inputs, out=out, **params) if need else None
                      for rule, need in zip(op.vjp, self.needs)]
         meta = self.in_meta
+        needs = self.needs
         for i, gi in enumerate(grads):
-            if gi is None or not self.needs[i]:
+            if gi is None or not needs[i]:
                 grads[i] = None
                 continue
             shape, dt = meta[i]
-            if gi.shape != shape:
+            v = gi._data.value  # (what .shape/.dtype read, without building a Size/dtype)
+            if v.shape != shape:
                 gi = sum_to(gi, shape)
-            if gi.dtype is not dt:
+                v = gi._data.value
+            if _FROM_NP.get(v.dtype) is not dt:
                 gi = gi.to(dt)
             grads[i] = gi
         return grads
@@ -245,9 +248,17 @@ class OpNode(Node):
     def release(self):
         # Python scalars count as saved too: PyTorch saves them as wrapped-number tensors
         # (only .shape/.dtype metadata is not a saved value: PyTorch keeps sizes, not tensors)
-        if self.saved_out is not None or any(s is not None and type(s) is not Meta for s in self.saved):
+        freed = self.saved_out is not None
+        keep = []
+        for s in self.saved:
+            if s is None or type(s) is Meta:
+                keep.append(s)
+            else:
+                keep.append(None)
+                freed = True
+        if freed:
             self._freed = True
-        self.saved = [s if type(s) is Meta else None for s in self.saved]
+        self.saved = keep
         self.saved_out = None
 
 
