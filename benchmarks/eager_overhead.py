@@ -18,6 +18,7 @@ ops are synchronous.
     python benchmarks/eager_overhead.py --quick    # a few seconds, noisier
     python benchmarks/eager_overhead.py --profile  # cProfile of tracegrad's per-op loop
     python benchmarks/eager_overhead.py --clock cpu  # CPU time instead of wall time
+    python benchmarks/eager_overhead.py --no-eager-jit  # tracegrad without its eager jit cache
 
 Times are medians over repeats of an inner loop, after a warmup; the ratios are
 tracegrad / torch and tracegrad / jax (lower is better for tracegrad).
@@ -310,13 +311,19 @@ def main(argv=None):
                     help="wall: time.perf_counter (default); cpu: time.process_time, the CPU "
                          "time of all the process's threads -- steadier on a loaded machine, "
                          "but blind to time spent waiting")
+    ap.add_argument("--no-eager-jit", action="store_true",
+                    help="turn off tracegrad's eager jit cache (every op impl runs op by op "
+                         "through jax's dispatch), to see what the cache buys")
     args = ap.parse_args(argv)
+    if args.no_eager_jit:
+        from tracegrad.ops import _registry
+        _registry.EAGER_JIT = False
     global CLOCK
     CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
     if args.profile:
         profile()
         return
-    print(machine() + f", clock={args.clock}")
+    print(machine() + f", clock={args.clock}" + (", eager jit off" if args.no_eager_jit else ""))
     print(table(run(args.quick)))
 
 
