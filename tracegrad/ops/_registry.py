@@ -128,6 +128,7 @@ class Op:
         self._node_cls = None
         self._jit_cache = {} if eager_jit else None
         self._jit_impl = impl  # the impl the cache serves (a replaced impl runs op by op)
+        self._jit_after = None  # calls of a key before it is jitted (set by _fuses on first use)
         self._save_plans = {}  # needs -> what a node saves (see _save_plan)
         self._analyse()
 
@@ -362,6 +363,14 @@ def _apply(op, args, params):
 # (a learning rate that changes every step must not recompile). Keys seen only once or twice
 # (x[i] in a loop over i) never compile. A jitted impl that fails is re-run op by op: a user
 # error is raised from there, as without the cache; otherwise the key is marked un-jittable.
+#
+# Jitting must not change results. It cannot for an impl that is one arithmetic step
+# (jnp.multiply, a reshape + sum, a gather, ...), but XLA fuses several steps into one loop,
+# and fused, a * b + c becomes an FMA and exp(x - m) / s may round differently: the third
+# call would differ in the low bits from the first two. So an impl of two or more
+# arithmetic steps (softmax, add_scaled's x + a * y, ...) is jitted from its first call
+# (_fuses decides, once per op, from the impl's jaxpr): every call of a key then runs the
+# same executable, and results stay bitwise reproducible.
 
 EAGER_JIT = True   # False: every impl runs op by op (for debugging and benchmarks)
 _JIT_AFTER = 2     # calls with the same key before its impl is jitted
@@ -379,7 +388,10 @@ def _eager(op, vals, params, sig):
         except TypeError:  # an unhashable constant or param: run op by op
             hit = False
         if hit.__class__ is int:
-            if hit + 1 < _JIT_AFTER:
+            after = op._jit_after
+            if after is None:
+                after = op._jit_after = 1 if _fuses(op, sig, params, vals) else _JIT_AFTER
+            if hit + 1 < after:
                 if len(cache) < _JIT_MAX:
                     cache[key] = hit + 1
             elif len(cache) < _JIT_MAX or key in cache:
@@ -406,6 +418,12 @@ def _direct(op, vals, params, sig):
 def _jit(op, sig, params):
     """``(jitted impl over the dynamic values, their positions or None for all)``."""
     import jax
+    run, pos = _wrapper(op, sig, params)
+    return jax.jit(run), pos
+
+
+def _wrapper(op, sig, params):
+    """``(impl as a function of the dynamic values only, their positions or None)``."""
     impl = op.impl
     template = [s[1] if s.__class__ is tuple else None for s in sig]
     pos = [i for i, s in enumerate(sig) if s.__class__ is not tuple]
@@ -421,7 +439,46 @@ def _jit(op, sig, params):
         return impl(*full, **params)
 
     run.__name__ = run.__qualname__ = op.name
-    return jax.jit(run), (None if len(pos) == len(sig) else pos)
+    return run, (None if len(pos) == len(sig) else pos)
+
+
+# primitives that compute exactly (data movement, comparisons, selection, min/max, casts):
+# fusing them with anything rounds nothing differently
+_EXACT = frozenset("""
+    convert_element_type reshape broadcast_in_dim squeeze expand_dims transpose slice
+    dynamic_slice dynamic_update_slice gather concatenate copy copy_p select_n pad rev iota
+    eq ne lt le gt ge and or not xor max min abs neg sign floor ceil round clamp argmax argmin
+    reduce_max reduce_min reduce_and reduce_or stop_gradient optimization_barrier is_finite
+    split device_put scatter sort""".split())
+
+
+def _fuses(op, sig, params, vals):
+    """Whether ``op``'s impl takes two or more arithmetic steps that eager execution runs
+    separately (so that XLA could fuse them when jitted)."""
+    import jax
+    run, pos = _wrapper(op, sig, params)
+    try:
+        jaxpr = jax.make_jaxpr(run)(*(vals if pos is None else [vals[i] for i in pos]))
+    except Exception:  # noqa: BLE001 - not traceable: it will not be jitted either
+        return False
+    return _steps(jaxpr.jaxpr) >= 2
+
+
+def _steps(jaxpr):
+    """Arithmetic steps an eager run dispatches separately: a nested jit is one step (it runs
+    as one executable eagerly too); a custom_jvp/vjp call runs its body op by op."""
+    n = 0
+    for e in jaxpr.eqns:
+        name = e.primitive.name
+        inner = [getattr(v, "jaxpr", v) for v in e.params.values()
+                 if hasattr(v, "eqns") or hasattr(getattr(v, "jaxpr", None), "eqns")]
+        if name in ("pjit", "jit"):
+            n += 1 if any(_steps(j) for j in inner) else 0
+        elif inner:
+            n += sum(_steps(j) for j in inner)
+        elif name not in _EXACT:
+            n += 1
+    return n
 
 
 def _check_broadcast(args):
