@@ -11,11 +11,11 @@ __all__ = ["device", "cuda"]
 class device:
     """``tracegrad.device('cpu')``, ``device('cuda')``, ``device('cuda', 1)``, ``device('cuda:1')``."""
 
-    __slots__ = ("type", "index")
+    __slots__ = ("type", "index", "_hash")
 
     def __init__(self, type, index=None):  # noqa: A002
         if isinstance(type, device):
-            self.type, self.index = type.type, type.index
+            self.type, self.index, self._hash = type.type, type.index, type._hash
             return
         if not isinstance(type, str):
             raise TypeError(f"device() expected a string like 'cpu' or 'cuda:0', got {type!r}")
@@ -32,6 +32,8 @@ class device:
         if type not in ("cpu", "cuda"):
             raise RuntimeError(f"Expected one of cpu, cuda device type at start of device string: {type}")
         self.type, self.index = type, index
+        # hashed on every compiled call's guard key: computed once
+        self._hash = hash((type, index if type != "cpu" else None))
 
     def __eq__(self, other):
         if isinstance(other, str):
@@ -40,7 +42,7 @@ class device:
             self.index == other.index or self.type == "cpu")
 
     def __hash__(self):
-        return hash((self.type, self.index if self.type != "cpu" else None))
+        return self._hash
 
     def __repr__(self):
         idx = "" if self.index is None else f", index={self.index}"
