@@ -126,7 +126,26 @@ def _index(idx, n):
     return i % n
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: children numbered "0", "1", ... in order."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Modules applied one after another: ``Sequential(m1, m2)`` or
     ``Sequential(OrderedDict(name=m, ...))``; children are named ``"0"``, ``"1"``, ...
 
@@ -175,20 +194,6 @@ class Sequential(Module):
         for i, m in enumerate(items):
             self._modules[str(i)] = m
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
 
     def insert(self, index, module):
         if not isinstance(module, Module):
@@ -206,7 +211,7 @@ class Sequential(Module):
         return self
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (children ``"0"``, ``"1"``, ...)."""
 
     def __init__(self, modules=None):
@@ -222,20 +227,6 @@ class ModuleList(Module):
     def __setitem__(self, idx, module):
         setattr(self, str(_index(idx, len(self))), module)
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
 
     def __repr__(self):
         # PyTorch groups repeated identical children: (0-2): 3 x Linear(...)
