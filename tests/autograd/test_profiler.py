@@ -241,8 +241,12 @@ def test_compiled_function_shows_a_miss_then_hits():
     calls = [e for e in prof.events() if e.name.startswith("tg.compile[")]
     assert [e.args.get("cache") for e in calls] == ["miss", "hit", "hit"]
     names = {e.name for e in prof.events()}
-    assert {"tg.compile.trace", "tg.compile.forward", "tg.compile.backward"} <= names
+    # call 1: forward compiled, backward compiled lazily and run; the implicit-gradient
+    # backward switches the entry to the joint program, compiled at call 2, run at call 3
+    assert {"tg.compile.trace", "tg.compile.backward", "tg.compile.forward+backward"} <= names
     assert _counts(prof).get("tg.compile.trace") == 1
+    compiles = [e.args.get("program") for e in prof.events() if e.name == "tg.compile.xla_compile"]
+    assert compiles == [None, "joint"]
 
 
 # ----------------------------------------------------------------------------- threads, nesting

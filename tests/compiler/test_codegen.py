@@ -201,7 +201,7 @@ def test_source_before_any_call_says_what_to_do():
     with pytest.raises(RuntimeError, match="has not been called yet"):
         f.source()
     f(tg.ones(2), tg.ones(2))
-    with pytest.raises(ValueError, match="'forward' or 'backward'"):
+    with pytest.raises(ValueError, match="'forward', 'backward' or 'joint'"):
         f.source("sideways")
 
 

@@ -281,3 +281,28 @@ def emit(graph, which, fn_name, arg_values, out_values):
     source, ns = codegen.generate(graph, which, header, arg_values, out_values)
     fn, _ = codegen.compile_source(source, ns, which, f"{fn_name}.{which}")
     return source, fn
+
+
+def emit_joint(entry, fwd_py, bwd_py):
+    """The joint program: the forward, then the backward seeded with the implicit gradient
+    ``ones`` of the one scalar output -- what ``jax.jit(jax.value_and_grad(f))`` computes, as
+    one XLA program. Its source calls the two printed programs, so it reads as their
+    composition; XLA sees through the calls and fuses across them."""
+    n_prog = entry.n_prog_out
+    ins = [v.name for v in entry.fwd_graph.inputs]
+    consts = [f"k{i}" for i in range(len(entry.bwd_consts))]
+    residuals = [ins[i] if kind == "in" else f"f[{n_prog + i}]" for kind, i in entry.residual_spec]
+    shape, dtype = entry.grad_meta[0]
+    seed = f"ones({tuple(shape)!r}, {str(dtype)!r})"
+    source = "\n".join([
+        f"# tracegrad joint program for {entry.fn_name}() -- the forward, then the backward",
+        "# seeded with d(out)/d(out) = 1, in one XLA program (used once a backward with the",
+        "# implicit gradient has been seen; returns (forward outputs, input gradients))",
+        f"def joint({', '.join(ins + consts)}):",
+        f"    f = forward({', '.join(ins)})",
+        f"    return f[:{n_prog}], backward({', '.join(residuals + consts + [seed])})",
+    ]) + "\n"
+    import jax.numpy as jnp
+    ns = {"forward": fwd_py, "backward": bwd_py, "ones": jnp.ones}
+    fn, _ = codegen.compile_source(source, ns, "joint", f"{entry.fn_name}.joint")
+    return source, fn

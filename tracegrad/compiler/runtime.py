@@ -21,10 +21,11 @@ import numpy as np
 from .._tensor import Tensor
 from ..autograd import grad_mode as _gm
 from ..autograd.graph import _FREED_MSG, Node
+from ..autograd import engine as _engine
 from ..ops._registry import HOOKS, _edge
 from . import autodiff, codegen
 from .tracer import GraphBreak, Tracer, proxy
-from ..ir.graph import Graph, Value
+from ..ir.graph import Graph, NodeKind, Value
 
 RECOMPILE_LIMIT = 8
 
@@ -86,16 +87,47 @@ class Entry:
         self.cap_sources = []        # [(captured index, getter(flat), description)]
         self.fn_name = "fn"
         self.ops = []
+        self.fwd_py = None           # the printed forward as a Python function (not jitted)
+        self._bwd_py = None
+        self.joint_ok = False        # one scalar differentiable output, no hooks in the backward
+        self.joint_on = False        # calls run the joint program (see _joint_use/_joint_miss)
+        self.joint_score = 0
+        self._joint = None
+        self.joint_source = None
+        self.joint_compiled = False
 
     def backward_fn(self):
         if self._bwd is None:
             t0 = time.perf_counter()
             with _region("tg.compile.codegen", program="backward"):
-                self.bwd_source, fn = autodiff.emit(self.bwd_graph, "backward", self.fn_name,
-                                                    self.bwd_args, self.bwd_outs)
-            self._bwd = jax.jit(fn)
+                self.bwd_source, self._bwd_py = autodiff.emit(self.bwd_graph, "backward", self.fn_name,
+                                                              self.bwd_args, self.bwd_outs)
+            self._bwd = jax.jit(self._bwd_py)
             self.codegen_s = time.perf_counter() - t0
         return self._bwd
+
+    def joint_fn(self):
+        """jax.jit of forward-then-backward with the implicit seed (built on first use)."""
+        if self._joint is None:
+            self.backward_fn()
+            with _region("tg.compile.codegen", program="joint"):
+                self.joint_source, fn = autodiff.emit_joint(self, self.fwd_py, self._bwd_py)
+            self._joint = jax.jit(fn)
+        return self._joint
+
+    # The joint program is speculation that the output will be differentiated with the
+    # implicit gradient (``loss.backward()``). It is switched on by such a backward, and off
+    # again when joint results go unused (the output dropped without a backward, or a
+    # backward with another gradient, which then recomputes the forward's residuals).
+    def _joint_seen(self):
+        if self.joint_ok:
+            self.joint_score = min(self.joint_score + 1, 4)
+            self.joint_on = True
+
+    def _joint_miss(self):
+        self.joint_score -= 2
+        if self.joint_score <= 0:
+            self.joint_on = False
 
 
 class CompiledFunction:
@@ -115,7 +147,8 @@ class CompiledFunction:
         self._warned_break = False
         self._warned_recompile = False
         self.stats = {"calls": 0, "traces": 0, "hits": 0, "misses": 0, "miss_reasons": [],
-                      "trace_s": 0.0, "codegen_s": 0.0, "compile_s": 0.0, "graph_breaks": 0}
+                      "trace_s": 0.0, "codegen_s": 0.0, "compile_s": 0.0, "graph_breaks": 0,
+                      "joint_calls": 0}
         functools.update_wrapper(self, fn, updated=())
 
     # ------------------------------------------------------------------ call
@@ -224,8 +257,12 @@ class CompiledFunction:
             entry.fwd_source, fwd = autodiff.emit(entry.fwd_graph, "forward", entry.fn_name,
                                                   entry.fwd_graph.inputs, entry.fwd_graph.outputs)
         self.stats["codegen_s"] += time.perf_counter() - t1
+        entry.fwd_py = fwd
         entry.fwd = jax.jit(fwd)
         entry.compiled = False
+        entry.joint_ok = (len(entry.diff_outputs) == 1 and entry.bwd_graph is not None
+                          and entry.grad_meta[0][0] == ()
+                          and not any(n.kind is NodeKind.HOOK for n in entry.bwd_graph.nodes))
         self._last = entry
         return entry
 
@@ -235,7 +272,10 @@ class CompiledFunction:
         vals = [t._data.value for t in tensors]
         if entry.captured:
             vals += [c[0]._data.value for c in entry.captured]
-        if not entry.compiled:
+        grads = None
+        if entry.joint_on and grad_enabled:
+            res, grads = self._run_joint(entry, vals)
+        elif not entry.compiled:
             t0 = time.perf_counter()
             with _region("tg.compile.xla_compile", **_cost(entry, vals)):
                 res = entry.fwd(*vals)
@@ -280,7 +320,7 @@ class CompiledFunction:
             _gm._state.enabled = entry.grad_mode_after
         if entry.diff_outputs and grad_enabled:
             node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals,
-                                            (args, kwargs), self)
+                                            (args, kwargs), self, grads)
             node.outputs = [weakref.ref(outs[i]) for i in entry.diff_outputs]
             for nr, i in enumerate(entry.diff_outputs):
                 o = outs[i]
@@ -292,6 +332,23 @@ class CompiledFunction:
         if entry.out_tree is None:
             return outs[0]
         return jax.tree_util.tree_unflatten(entry.out_tree, outs)
+
+    def _run_joint(self, entry, vals):
+        consts = [t._data.value for t in entry.bwd_consts]
+        self.stats["joint_calls"] += 1
+        if not entry.joint_compiled:
+            joint = entry.joint_fn()
+            t0 = time.perf_counter()
+            with _region("tg.compile.xla_compile", program="joint"):
+                out = joint(*vals, *consts)
+                jax.block_until_ready(out)
+            self.stats["compile_s"] += time.perf_counter() - t0
+            entry.joint_compiled = True
+            return out
+        if HOOKS.profiler is None:
+            return entry._joint(*vals, *consts)
+        with _region("tg.compile.forward+backward"):
+            return entry._joint(*vals, *consts)
 
     # ------------------------------------------------------------------ introspection
     def _entry(self, which=None):
@@ -308,13 +365,19 @@ class CompiledFunction:
         e = self._entry()
         if which == "forward":
             return e.fwd_source
-        if which == "backward":
+        if which in ("backward", "joint"):
             if e.bwd_graph is None:
                 raise RuntimeError("this program has no backward: no input requires grad, or "
                                    "grad mode was off when it was traced")
-            e.backward_fn()
-            return e.bwd_source
-        raise ValueError(f"source() takes 'forward' or 'backward', got {which!r}")
+            if which == "backward":
+                e.backward_fn()
+                return e.bwd_source
+            if not e.joint_ok:
+                raise RuntimeError("this program has no joint form: it needs exactly one "
+                                   "differentiable output, a scalar, and no hooks in the backward")
+            e.joint_fn()
+            return e.joint_source
+        raise ValueError(f"source() takes 'forward', 'backward' or 'joint', got {which!r}")
 
     def ir(self, which="forward") -> str:
         e = self._entry()
@@ -370,7 +433,7 @@ class CompiledFunctionBackward(Node):
     """grad_fn of a compiled call's outputs: runs the jitted backward, then the eager engine
     carries the input gradients on (hooks on inputs, AccumulateGrad on leaves)."""
 
-    def __init__(self, entry, tensors, residual_outs, vals, call, cf):
+    def __init__(self, entry, tensors, residual_outs, vals, call, cf, grads=None):
         targets, devices = [], []
         for kind, i in entry.targets:
             t = tensors[i] if kind == "arg" else entry.captured[i][0]
@@ -380,7 +443,13 @@ class CompiledFunctionBackward(Node):
         self.devices = devices
         self.entry = entry
         self.num_outputs = len(entry.diff_outputs)
-        self.residuals = [vals[i] if kind == "in" else residual_outs[i] for kind, i in entry.residual_spec]
+        if grads is None:
+            self.residuals = [vals[i] if kind == "in" else residual_outs[i]
+                              for kind, i in entry.residual_spec]
+        else:  # the joint program ran: gradients for the implicit seed are ready; the
+            self.residuals = vals  # inputs are kept to recompute residuals for any other seed
+        self.grads = grads
+        self._joint_counted = False
         self.call = call
         self.cf = cf
         self.versions = [(c[0], c[0]._data.version) for c in entry.captured] + \
@@ -401,8 +470,24 @@ class CompiledFunctionBackward(Node):
                     f"inplace operation: an input of the compiled function {self.cf.__name__} is at "
                     f"version {t._data.version}; expected version {ver} instead.")
         if _gm._state.enabled:  # create_graph: replay eagerly so the gradient has a graph
+            self._joint_done(False)
             return self._replay(grad_outputs)
         e = self.entry
+        g0 = grad_outputs[0]
+        implicit = (g0 is not None and len(grad_outputs) == 1 and e.joint_ok
+                    and g0._data.value is _engine._ONES.get((*e.grad_meta[0], g0._device)))
+        if self.grads is not None:
+            if implicit:  # the joint program's gradients are the answer
+                self._joint_done(True)
+                it = iter(self.grads)
+                return [Tensor._make(next(it), d) if present else None
+                        for present, d in zip(e.grad_present, self.devices)]
+            self._joint_done(False)  # another seed: recompute the residuals, run the backward
+            vals = self.residuals
+            res = e.fwd(*vals)[e.n_prog_out:]
+            self.residuals = [vals[i] if kind == "in" else res[i] for kind, i in e.residual_spec]
+        elif implicit:
+            e._joint_seen()
         gs = []
         for g, (shape, dtype) in zip(grad_outputs, e.grad_meta):
             gs.append(jnp.zeros(shape, dtype) if g is None else g._data.value)
@@ -441,12 +526,32 @@ class CompiledFunctionBackward(Node):
                            inputs=targets, accumulate=False)
         return list(res)
 
+    def _joint_done(self, used):
+        """Account once for this call's joint gradients: used, or wasted (then dropped)."""
+        if self.grads is None or self._joint_counted:
+            if not used:
+                self.grads = None
+            return
+        self._joint_counted = True
+        if used:
+            self.entry._joint_seen()
+        else:
+            self.entry._joint_miss()
+            self.grads = None
+
     def release(self):
         # always: scalars baked into the program count as saved (eager OpNode, PyTorch), and
         # torch.compile's backward reads ctx.saved_tensors, which raises once freed
+        self._joint_done(False)
         self._freed = True
         self.residuals = []
         self.call = None
+
+    def __del__(self):
+        try:
+            self._joint_done(False)  # the output was dropped without a backward
+        except Exception:  # interpreter shutdown: nothing left to account for
+            pass
 
 
 class _Current(threading.local):
