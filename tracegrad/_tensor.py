@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._device import CPU, as_device, device as _device_cls
+from .autograd import engine as _engine_mod
 from .autograd import grad_mode as _gm
 from .autograd.graph import AccumulateGrad, _HookDict, add_hook
 
@@ -196,8 +197,7 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Compute the gradient of this tensor w.r.t. graph leaves (see autograd.backward)."""
-        from .autograd import engine
-        engine.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _engine_mod.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def register_hook(self, hook):
         """Register ``hook(grad) -> Tensor or None`` to run when this tensor's gradient is

@@ -70,18 +70,15 @@ def _implicit_ones(t):
     """The implicit gradient of a one-element output, made once per (shape, dtype, device)
     and shared: jax arrays are immutable and each call gets its own Tensor box, so sharing is
     safe, and it saves an eager array creation on every ``loss.backward()``."""
-    from .._tensor import Tensor
     v = t._data.value
     key = (v.shape, v.dtype, t._device)
     a = _ONES.get(key)
     if a is None:
-        from .. import _creation as C
-        from ..ops._registry import HOOKS
-        ones = C.ones_like(t)
-        if HOOKS.tracer is not None:  # keep the cache to concrete arrays
+        ones = _L.C.ones_like(t)
+        if _L.HOOKS.tracer is not None:  # keep the cache to concrete arrays
             return ones
         a = _ONES[key] = ones._data.value
-    return Tensor._make(a, t._device)
+    return _L.Tensor._make(a, t._device)
 
 
 def _make_grads(outputs, grads, is_grads_batched=False):
@@ -135,7 +132,48 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     for i, t in enumerate(tensors):
         _root_edge(t, i)
     grads = _make_grads(tensors, grad_tensors)
+    if inputs is None and len(tensors) == 1 and _run_one_node(tensors[0], grads[0], retain_graph,
+                                                                create_graph):
+        return
     run_backward(tensors, grads, retain_graph, create_graph, inputs, accumulate=True)
+
+
+def _plain(node):
+    return (node._pre_hooks is None and node._post_hooks is None and not node._tensor_pre_hooks
+            and not node._retains_grad)
+
+
+def _run_one_node(t, g, retain_graph, create_graph):
+    """backward() of a graph that is one node over leaves -- ``loss.backward()`` of a compiled
+    call, whose ``CompiledFunctionBackward`` feeds only AccumulateGrads -- without the
+    general walk. Runs only where the general engine would do exactly this (no hooks,
+    retain_grad, profiler or tracer, each leaf reached once); returns False otherwise."""
+    node = t.grad_fn
+    HOOKS = _L.HOOKS
+    if node is None or g is None or not _plain(node) or HOOKS.tracer is not None \
+            or HOOKS.profiler is not None:
+        return False
+    seen = set()
+    for nxt, _ in node.next_functions:
+        if nxt is None:
+            continue
+        if type(nxt) is not AccumulateGrad or nxt in seen or not _plain(nxt) or nxt.variable._hooks:
+            return False
+        seen.add(nxt)
+    prev_mode = _gm._state.enabled
+    _gm._state.enabled = create_graph
+    try:
+        gs = [None] * node.num_outputs
+        gs[t._output_nr] = g
+        outs = node.apply(gs)
+        if not retain_graph:
+            node.release()
+        for (nxt, _), go in zip(node.next_functions, outs):
+            if nxt is not None and go is not None:
+                nxt.apply([go])
+    finally:
+        _gm._state.enabled = prev_mode
+    return True
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

@@ -49,7 +49,6 @@ import sys
 import threading
 import time
 import warnings
-from collections import defaultdict
 
 from .engine import GraphRoot
 

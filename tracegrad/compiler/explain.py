@@ -5,12 +5,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 
-import jax
 
-from .._tensor import Tensor
-from ..autograd import grad_mode as _gm
 from . import autodiff
-from .runtime import CompiledFunction, Entry, _leaf_key
+from .runtime import CompiledFunction, Entry
 from .tracer import GraphBreak
 
 
@@ -44,17 +41,12 @@ class ExplainOutput:
 
 def explain(fn, *args, **kwargs) -> ExplainOutput:
     cf = fn if isinstance(fn, CompiledFunction) else CompiledFunction(fn)
-    flat, tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=lambda x: isinstance(x, Tensor))
-    if not kwargs and all(type(a) is Tensor for a in args):
-        key = (None, _gm._state.enabled) + tuple(_leaf_key(a) for a in args)
-        tree = None
-    else:
-        key = (tree, _gm._state.enabled) + tuple(_leaf_key(a) for a in flat)
+    key, flat, tree, desc = cf._key(args, kwargs)
     entry = cf._cache.get(key)
     if entry is not None:
         cache = cf._check_captured(entry, flat) or "hit"
     else:
-        cache = "miss: " + cf._miss_reason(key)
+        cache = "miss: " + cf._miss_reason(desc)
     e = Entry()
     e.fn_name = getattr(cf.fn, "__name__", "fn")
     try:

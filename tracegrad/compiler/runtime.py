@@ -22,17 +22,17 @@ from .._tensor import Tensor
 from ..autograd import grad_mode as _gm
 from ..autograd.graph import _FREED_MSG, Node
 from ..autograd import engine as _engine
+from ..autograd import profiler as _profiler
 from ..ops._registry import HOOKS, _edge
-from . import autodiff, codegen
-from .tracer import GraphBreak, Tracer, proxy
-from ..ir.graph import Graph, NodeKind, Value
+from . import autodiff
+from .tracer import GraphBreak
+from ..ir.graph import NodeKind, Value
 
 RECOMPILE_LIMIT = 8
 
 
 def _region(name, **args):
-    from ..autograd import profiler
-    return profiler.region(name, **args)
+    return _profiler.region(name, **args)
 
 
 def _is_tensor(x):
@@ -81,6 +81,8 @@ class Entry:
         self.n_prog_out = 0
         self.hook_nodes = []
         self.eager = False           # graph break with fullgraph=False: run eagerly
+        self.plain = False           # one program output and nothing to replay (fast path)
+        self.bare = False            # the jitted forward returns its one output untupled
         self.writebacks = []         # [(("arg"|"cap", i), program output)] in-place changes
         self.input_hooks = []        # [(arg index, "hook"|"retain", fn)] replayed per call
         self.grad_mode_after = None  # set_grad_enabled(...) called inside: replayed per call
@@ -146,55 +148,90 @@ class CompiledFunction:
         self._keys = []
         self._warned_break = False
         self._warned_recompile = False
-        self.stats = {"calls": 0, "traces": 0, "hits": 0, "misses": 0, "miss_reasons": [],
-                      "trace_s": 0.0, "codegen_s": 0.0, "compile_s": 0.0, "graph_breaks": 0,
-                      "joint_calls": 0}
+        self._hits = 0
+        self._stats = {"traces": 0, "misses": 0, "miss_reasons": [], "trace_s": 0.0,
+                       "codegen_s": 0.0, "compile_s": 0.0, "graph_breaks": 0, "joint_calls": 0}
         functools.update_wrapper(self, fn, updated=())
+
+    @property
+    def stats(self):
+        """Calls, traces, cache hits and misses (with the reason of each), graph breaks, calls
+        run by the joint program, and seconds spent tracing, generating code and compiling."""
+        s = self._stats
+        return {"calls": self._hits + s["misses"], "traces": s["traces"], "hits": self._hits,
+                **{k: v for k, v in s.items() if k != "traces"}}
 
     # ------------------------------------------------------------------ call
     def __call__(self, *args, **kwargs):
         if HOOKS.tracer is not None:  # called while another function is traced: inline it
             return self.fn(*args, **kwargs)
-        self.stats["calls"] += 1
-        key = None
         if not kwargs:
             try:  # the hot path: positional tensors only (anything else has no ._data)
-                key = (None, _gm._state.enabled, *map(_tensor_key, args))
-                flat, tree = args, None
+                key = (_gm._state.enabled, *map(_tensor_key, args))
             except AttributeError:
-                key = None
-        if key is None:
-            flat, tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_tensor)
-            key = (tree, _gm._state.enabled) + tuple(_leaf_key(a) for a in flat)
-        if len(flat) > 1:
-            ids = [id(a) for a in flat if isinstance(a, Tensor)]
-            if len(set(ids)) != len(ids):  # the same tensor passed twice is a different program
-                key = key + (tuple(ids.index(i) for i in ids),)
+                pass
+            else:
+                entry = self._cache.get(key)
+                if (entry is not None and entry.plain and HOOKS.profiler is None
+                        and (len(args) < 2 or len(set(map(id, args))) == len(args))):
+                    if not entry.captured:
+                        self._hits += 1
+                        self._last = entry
+                        self._last_args = (args, None)
+                        if not entry.diff_outputs:  # the hottest path: no autograd node
+                            res = entry.fwd(*[t._data.value for t in args])
+                            return Tensor._make(res if entry.bare else res[0],
+                                                args[0]._device if args else None)
+                        return self._run_plain(entry, args)
+                    if self._check_captured(entry, args) is None:
+                        self._hits += 1
+                        return self._run_plain(entry, args)
+        key, flat, tree, desc = self._key(args, kwargs)
         entry = self._cache.get(key)
         reason = None
+        tensors = flat if tree is None and desc[3] is None else _unique_tensors(flat)
         if entry is not None:
             reason = self._check_captured(entry, flat) if entry.captured else None
             if reason is None:
-                self.stats["hits"] += 1
+                self._hits += 1
                 if entry.eager:
                     self._last = entry
                     return self.fn(*args, **kwargs)
-                if HOOKS.profiler is None:  # the hot path: no profiler range to open
-                    return self._run(entry, flat, tree, args, kwargs)
                 with _region(f"tg.compile[{self.__name__}]", cache="hit"):
-                    return self._run(entry, flat, tree, args, kwargs)
+                    return self._run(entry, tensors, flat, tree, args, kwargs)
         if reason is None:
-            reason = self._miss_reason(key)
-        self.stats["misses"] += 1
-        self.stats["miss_reasons"].append(reason)
+            reason = self._miss_reason(desc)
+        self._stats["misses"] += 1
+        self._stats["miss_reasons"].append(reason)
         self._warn_recompiles(reason)
         with _region(f"tg.compile[{self.__name__}]", cache="miss"):
             entry = self._build(flat, tree, args, kwargs)
             self._cache[key] = entry
-            self._keys.append(key)
+            self._keys.append(desc)
             if entry.eager:
                 return self.fn(*args, **kwargs)
-            return self._run(entry, flat, tree, args, kwargs)
+            return self._run(entry, tensors, flat, tree, args, kwargs)
+
+    def _key(self, args, kwargs):
+        """The guard key of a call, its flattened arguments and tree, and the key's parts
+        (tree, grad mode, per-leaf parts, aliasing) for the miss reason."""
+        mode = _gm._state.enabled
+        if not kwargs:
+            try:
+                parts = tuple(map(_tensor_key, args))
+            except AttributeError:
+                parts = None
+            if parts is not None:
+                if len(args) < 2 or len(set(map(id, args))) == len(args):
+                    return (mode, *parts), args, None, (None, mode, parts, None)
+                ids = [id(a) for a in args]  # the same tensor twice: another program
+                alias = tuple(ids.index(i) for i in ids)
+                return (mode, None, parts, alias), args, None, (None, mode, parts, alias)
+        flat, tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_tensor)
+        parts = tuple(_leaf_key(a) for a in flat)
+        ids = [id(a) for a in flat if isinstance(a, Tensor)]
+        alias = tuple(ids.index(i) for i in ids) if len(set(ids)) != len(ids) else None
+        return (mode, tree, parts, alias), flat, tree, (tree, mode, parts, alias)
 
     def _check_captured(self, entry, flat=None):
         for k, getter, desc in entry.cap_sources:
@@ -207,26 +244,26 @@ class CompiledFunction:
                         f"now {v.dtype}{list(v.shape)} requires_grad={t._rg}")
         return None
 
-    def _miss_reason(self, key):
+    def _miss_reason(self, desc):
         if not self._keys:
             return "first call"
-        prev, key = _without_aliasing(self._keys[-1]), _without_aliasing(key)
-        if prev[0] != key[0]:
+        (tree0, mode0, parts0, _), (tree, mode, parts, _) = self._keys[-1], desc
+        if tree0 is not tree and (tree0 is None or tree is None or tree0 != tree):
             return "argument structure changed (pytree of args/kwargs or non-tensor positions)"
-        if prev[1] != key[1]:
-            return f"grad mode changed (is_grad_enabled={key[1]})"
-        if len(prev) != len(key):
+        if mode0 != mode:
+            return f"grad mode changed (is_grad_enabled={mode})"
+        if len(parts0) != len(parts):
             return "number of arguments changed"
-        for i, (a, b) in enumerate(zip(prev[2:], key[2:])):
+        for i, (a, b) in enumerate(zip(parts0, parts)):
             if a != b:
                 return f"argument {i}: {_describe_key_part(a)} -> {_describe_key_part(b)}"
         return "aliasing between tensor arguments changed"
 
     def _warn_recompiles(self, reason):
-        if self.stats["traces"] >= RECOMPILE_LIMIT and not self._warned_recompile:
+        if self._stats["traces"] >= RECOMPILE_LIMIT and not self._warned_recompile:
             self._warned_recompile = True
             warnings.warn(f"tracegrad.compile: {self.__name__} has been recompiled "
-                          f"{self.stats['traces']} times; the guard that keeps failing: {reason}. "
+                          f"{self._stats['traces']} times; the guard that keeps failing: {reason}. "
                           f"Pass values that change between calls as tensors, keep shapes fixed, "
                           f"or mark the function not to compile.", UserWarning, stacklevel=3)
 
@@ -239,7 +276,7 @@ class CompiledFunction:
             with _region("tg.compile.trace"):
                 autodiff.trace(entry, self.fn, flat, tree, args, kwargs)
         except GraphBreak as e:
-            self.stats["graph_breaks"] += 1
+            self._stats["graph_breaks"] += 1
             if self.fullgraph:
                 raise
             if not self._warned_break:
@@ -250,25 +287,30 @@ class CompiledFunction:
             self._last = entry  # so source()/ir() say the call ran eagerly
             return entry
         finally:
-            self.stats["trace_s"] += time.perf_counter() - t0
-            self.stats["traces"] += 1
+            self._stats["trace_s"] += time.perf_counter() - t0
+            self._stats["traces"] += 1
         t1 = time.perf_counter()
         with _region("tg.compile.codegen", program="forward"):
             entry.fwd_source, fwd = autodiff.emit(entry.fwd_graph, "forward", entry.fn_name,
                                                   entry.fwd_graph.inputs, entry.fwd_graph.outputs)
-        self.stats["codegen_s"] += time.perf_counter() - t1
+        self._stats["codegen_s"] += time.perf_counter() - t1
         entry.fwd_py = fwd
-        entry.fwd = jax.jit(fwd)
+        # one output and no residuals: the jitted program returns the bare array (a
+        # one-element tuple costs jax ~0.2 us of output handling per call)
+        entry.bare = len(entry.fwd_graph.outputs) == 1
+        entry.fwd = jax.jit((lambda *a: fwd(*a)[0]) if entry.bare else fwd)
         entry.compiled = False
         entry.joint_ok = (len(entry.diff_outputs) == 1 and entry.bwd_graph is not None
                           and entry.grad_meta[0][0] == ()
                           and not any(n.kind is NodeKind.HOOK for n in entry.bwd_graph.nodes))
+        entry.plain = (entry.out_tree is None and entry.out_spec == [("prog", 0)]
+                       and not entry.writebacks and not entry.input_hooks
+                       and entry.grad_mode_after is None)
         self._last = entry
         return entry
 
-    def _run(self, entry, flat, tree, args, kwargs):
+    def _run(self, entry, tensors, flat, tree, args, kwargs):
         grad_enabled = _gm._state.enabled
-        tensors = flat if tree is None and len(flat) == 1 else _unique_tensors(flat)
         vals = [t._data.value for t in tensors]
         if entry.captured:
             vals += [c[0]._data.value for c in entry.captured]
@@ -280,17 +322,30 @@ class CompiledFunction:
             with _region("tg.compile.xla_compile", **_cost(entry, vals)):
                 res = entry.fwd(*vals)
                 jax.block_until_ready(res)
-            self.stats["compile_s"] += time.perf_counter() - t0
+            self._stats["compile_s"] += time.perf_counter() - t0
             entry.compiled = True
         elif HOOKS.profiler is None:
             res = entry.fwd(*vals)
         else:
             with _region("tg.compile.forward"):
                 res = entry.fwd(*vals)
+        if entry.bare and grads is None:
+            res = (res,)
         self._last = entry
         self._last_args = (flat, tree)
         device = tensors[0]._device if tensors else (
             entry.captured[0][0]._device if entry.captured else None)
+        if entry.plain:  # one program output, nothing else to replay
+            out = Tensor._make(res[0], device)
+            if entry.diff_outputs and grad_enabled:
+                node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals,
+                                                (args, kwargs), self, grads)
+                node.outputs = [weakref.ref(out)]
+                out._rg = True
+                out.grad_fn = node
+                if entry.retain_outputs:
+                    out._retains = True
+            return out
         outs = []
         for kind, x in entry.out_spec:
             if kind == "prog":
@@ -333,16 +388,45 @@ class CompiledFunction:
             return outs[0]
         return jax.tree_util.tree_unflatten(entry.out_tree, outs)
 
+    def _run_plain(self, entry, args):
+        """A cache hit of a plain entry (positional tensors in, one program output, nothing
+        to replay): ``_run`` less everything that cannot apply."""
+        vals = [t._data.value for t in args]
+        if entry.captured:
+            vals += [c[0]._data.value for c in entry.captured]
+        self._last = entry
+        self._last_args = (args, None)
+        device = args[0]._device if args else (
+            entry.captured[0][0]._device if entry.captured else None)
+        if not entry.diff_outputs:
+            res = entry.fwd(*vals)
+            return Tensor._make(res if entry.bare else res[0], device)
+        if entry.joint_on:
+            res, grads = self._run_joint(entry, vals)
+        else:
+            res, grads = entry.fwd(*vals), None
+            if entry.bare:
+                res = (res,)
+        out = Tensor._make(res[0], device)
+        node = CompiledFunctionBackward(entry, args, res[entry.n_prog_out:], vals, (args, {}),
+                                        self, grads)
+        node.outputs = [weakref.ref(out)]
+        out._rg = True
+        out.grad_fn = node
+        if entry.retain_outputs:
+            out._retains = True
+        return out
+
     def _run_joint(self, entry, vals):
         consts = [t._data.value for t in entry.bwd_consts]
-        self.stats["joint_calls"] += 1
+        self._stats["joint_calls"] += 1
         if not entry.joint_compiled:
             joint = entry.joint_fn()
             t0 = time.perf_counter()
             with _region("tg.compile.xla_compile", program="joint"):
                 out = joint(*vals, *consts)
                 jax.block_until_ready(out)
-            self.stats["compile_s"] += time.perf_counter() - t0
+            self._stats["compile_s"] += time.perf_counter() - t0
             entry.joint_compiled = True
             return out
         if HOOKS.profiler is None:
@@ -397,14 +481,6 @@ class CompiledFunction:
         bwd = e.backward_fn()
         structs = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in e.bwd_args]
         return bwd.lower(*structs).as_text()
-
-
-def _without_aliasing(key):
-    """The key less its aliasing part (a tuple of ints; argument parts never are one)."""
-    last = key[-1] if len(key) > 2 else None
-    if isinstance(last, tuple) and last and all(type(i) is int for i in last):
-        return key[:-1]
-    return key
 
 
 def _cost(entry, vals):
@@ -484,7 +560,7 @@ class CompiledFunctionBackward(Node):
                         for present, d in zip(e.grad_present, self.devices)]
             self._joint_done(False)  # another seed: recompute the residuals, run the backward
             vals = self.residuals
-            res = e.fwd(*vals)[e.n_prog_out:]
+            res = () if e.bare else e.fwd(*vals)[e.n_prog_out:]
             self.residuals = [vals[i] if kind == "in" else res[i] for kind, i in e.residual_spec]
         elif implicit:
             e._joint_seen()
