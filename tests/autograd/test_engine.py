@@ -412,3 +412,51 @@ def test_calling_a_node_directly():
     y = x * torch.tensor([3.0, 4.0])
     gx, gy = y.grad_fn(torch.ones(2))
     assert gx.tolist() == [3.0, 4.0] and gy is None
+
+
+# ----------------------------------------------------------------------------- one-node graphs
+def _one_node(hook=None):
+    a = torch.tensor(2.0, requires_grad=True)
+    b = torch.tensor(3.0, requires_grad=True)
+    out = a * b  # MulBackward0 over two AccumulateGrads: the one-node shortcut's shape
+    if hook == "leaf":
+        a.register_hook(lambda g: g * 10)
+    elif hook == "root":
+        out.register_hook(lambda g: g * 10)
+    elif hook == "retain":
+        out.retain_grad()
+    elif hook == "node":
+        out.grad_fn.register_prehook(lambda gs: (gs[0] * 10,))
+    return a, b, out
+
+
+def test_one_node_graph_skips_the_general_walk(monkeypatch):
+    from tracegrad.autograd import engine
+
+    def general(*args, **kwargs):
+        raise AssertionError("the general engine ran")
+    monkeypatch.setattr(engine, "run_backward", general)
+    a, b, out = _one_node()
+    out.backward(retain_graph=True)
+    out.backward()
+    assert (a.grad.item(), b.grad.item()) == (6.0, 4.0)  # accumulated twice
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        out.backward()
+
+
+@pytest.mark.parametrize("hook, expect", [("leaf", (30.0, 2.0)), ("root", (30.0, 20.0)),
+                                          ("retain", (3.0, 2.0)), ("node", (30.0, 20.0))])
+def test_one_node_graph_with_hooks_runs_them(hook, expect):
+    a, b, out = _one_node(hook)
+    out.backward()
+    assert (a.grad.item(), b.grad.item()) == expect
+    if hook == "retain":
+        assert out.grad.item() == 1.0
+
+
+def test_one_node_graph_with_the_same_leaf_twice_sums_before_hooks():
+    x = torch.tensor(3.0, requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.item()))
+    (x * x).backward()
+    assert x.grad.item() == 6.0 and seen == [6.0]
