@@ -17,7 +17,9 @@ Four measurements, each reported as a ratio to jax.jit of the same math:
 
 Timing: ``time.perf_counter``; warm-up calls first; every step blocks until its results are
 ready (``block_until_ready`` / tensors read back); implementations are interleaved round by
-round so drift of the machine hits them alike; the reported number is the median over rounds.
+round (in an order rotated each round, so none always runs right after PyTorch, whose OpenMP
+threads keep spinning for a while) so drift of the machine hits them alike; the reported number
+is the median over rounds.
 The math of the tracegrad and PyTorch versions is literally the same function, called with
 ``T = tracegrad`` or ``T = torch``.
 
@@ -350,8 +352,10 @@ def run_cases(cases, rounds=15, iters=3, warmup=3, check=True):
     gc_was = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(rounds):
-            for c in live:
+        for r in range(rounds):
+            # rotate the order each round: a case run right after PyTorch pays for OpenMP
+            # threads still spinning on the cores, so no case may always follow the same one
+            for c in live[r % len(live):] + live[:r % len(live)]:
                 t0 = time.perf_counter()
                 for _ in range(iters):
                     c.step()

@@ -104,6 +104,19 @@ def test_compiled_once_per_guard_set():
     assert stats["traces"] == 1 and stats["hits"] == 2
 
 
+def test_value_and_grad_runs_one_joint_program_from_the_first_call():
+    vg = value_and_grad(f_tg, argnums=(0, 1))
+    for k in range(2):
+        v, (gx, gy) = vg(_t(A + k), _t(B))
+        jv, (jgx, jgy) = jax.value_and_grad(f_jax, argnums=(0, 1))(A + k, B)
+        _close(v, jv)
+        _close(gx, jgx)
+        _close(gy, jgy)
+    entry = vg.compiled._last
+    assert vg.compiled.stats["joint_calls"] == 2
+    assert not entry.compiled and entry._joint is not None  # the forward alone never compiled
+
+
 def test_vjp_matches_jax():
     def p_tg(x, y):
         return x * y.exp(), (x - y).sum()

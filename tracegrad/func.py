@@ -15,7 +15,7 @@ from ._creation import zeros_like as _zeros_like
 from ._tensor import Tensor
 from .autograd import grad_mode as _gm
 from .autograd.engine import grad as _autograd_grad
-from .compiler.runtime import compile as _compile
+from .compiler.runtime import compiled_function
 
 __all__ = ["grad", "value_and_grad", "vjp"]
 
@@ -40,8 +40,11 @@ def _detach_tree(tree):
 
 
 def value_and_grad(func, argnums=0, has_aux=False):
-    """``f(*args) -> ((value, aux) or value, grads)``; ``f`` must return a scalar tensor."""
-    compiled = _compile(func)
+    """``f(*args) -> ((value, aux) or value, grads)``; ``f`` must return a scalar tensor.
+
+    Differentiation is certain here, so forward and backward run as one joint program from
+    the first call (one XLA compile, one dispatch per call)."""
+    compiled = compiled_function(func, differentiate=True)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -107,7 +110,7 @@ def grad(func, argnums=0, has_aux=False):
 
 def vjp(func, *primals, has_aux=False):
     """``(output, vjp_fn)`` with ``vjp_fn(cotangents) -> tuple of gradients per primal``."""
-    compiled = _compile(func)
+    compiled = compiled_function(func)
     leaves = []
     for i, p in enumerate(primals):
         if not isinstance(p, Tensor):

@@ -138,8 +138,11 @@ class CompiledFunction:
     ``.source("forward"|"backward")``, ``.ir()``, ``.lowered_text()`` show the generated
     programs; ``.stats`` counts traces, hits and misses (with reasons) and times."""
 
-    def __init__(self, fn, fullgraph=False, dynamic=None):
+    def __init__(self, fn, fullgraph=False, dynamic=None, differentiate=False):
         self.fn = fn
+        # differentiate=True (tracegrad.func): every call's output is differentiated with the
+        # implicit gradient, so the joint program is used from the first call
+        self.differentiate = differentiate
         self.fullgraph = fullgraph
         self.dynamic = dynamic
         self._cache = {}
@@ -303,6 +306,8 @@ class CompiledFunction:
         entry.joint_ok = (len(entry.diff_outputs) == 1 and entry.bwd_graph is not None
                           and entry.grad_meta[0][0] == ()
                           and not any(n.kind is NodeKind.HOOK for n in entry.bwd_graph.nodes))
+        if self.differentiate and entry.joint_ok:
+            entry.joint_on, entry.joint_score = True, 2
         entry.plain = (entry.out_tree is None and entry.out_spec == [("prog", 0)]
                        and not entry.writebacks and not entry.input_hooks
                        and entry.grad_mode_after is None)
@@ -665,6 +670,16 @@ def make_hook_callback(fn, gv: Value, device=None):
     return callback
 
 
+def compiled_function(fn, fullgraph=False, dynamic=None, differentiate=False):
+    """A CompiledFunction for a function or an ``nn.Module`` (its ``__call__``)."""
+    from ..nn import Module
+    if isinstance(fn, Module):
+        cf = CompiledFunction(fn.__call__, fullgraph, dynamic, differentiate)
+        cf.__name__ = type(fn).__name__
+        return cf
+    return CompiledFunction(fn, fullgraph, dynamic, differentiate)
+
+
 def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=None,  # noqa: A001
             options=None, disable=False):
     """Compile ``model`` (a function or an ``nn.Module``) into traced, jitted forward and
@@ -680,14 +695,7 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
                          f"with XLA through jax.jit)")
 
     def wrap(fn):
-        if disable:
-            return fn
-        from ..nn import Module
-        if isinstance(fn, Module):
-            cf = CompiledFunction(fn.__call__, fullgraph, dynamic)
-            cf.__name__ = type(fn).__name__
-            return cf
-        return CompiledFunction(fn, fullgraph, dynamic)
+        return fn if disable else compiled_function(fn, fullgraph, dynamic)
 
     if model is None:
         return wrap
