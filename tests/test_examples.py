@@ -58,3 +58,21 @@ def test_doc_snippets_print_what_they_show(page):
     r = doctest.testfile(str(ROOT / "docs" / page), module_relative=False, optionflags=flags,
                          report=True, verbose=False)
     assert r.attempted > 0 and r.failed == 0, f"{r.failed} of {r.attempted} snippets in {page} differ"
+
+
+# docs/compile.md: the printed programs are the point of these examples, so what the page
+# shows must be what the code prints (the MLP example's comments cite "mlp.py", its name there)
+COMPILE_EXAMPLES = [("### A small MLP with a cross-entropy loss", "mlp.py"),
+                    ("## The joint program: forward and backward as one", "joint.py")]
+
+
+@pytest.mark.parametrize("heading, name", COMPILE_EXAMPLES, ids=[n for _, n in COMPILE_EXAMPLES])
+def test_compile_doc_examples_print_what_the_page_shows(heading, name, tmp_path):
+    page = (ROOT / "docs" / "compile.md").read_text()
+    section = page[page.index(heading):]
+    code, shown = re.findall(r"```(?:python)?\n(.*?)```", section, flags=re.S)[:2]
+    script = tmp_path / name
+    script.write_text(code)
+    r = _run(script)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.rstrip() == shown.rstrip()
