@@ -170,7 +170,12 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         if not kwargs:
             try:  # the hot path: positional tensors only (anything else has no ._data)
-                key = (_gm._state.enabled, *map(_tensor_key, args))
+                if len(args) == 1:  # _tensor_key inlined: ~0.15 us of a ~6 us call
+                    a = args[0]
+                    v = a._data.value
+                    key = (_gm._state.enabled, (v.shape, v.dtype, a._rg, a.grad_fn is None, a._device))
+                else:
+                    key = (_gm._state.enabled, *map(_tensor_key, args))
             except AttributeError:
                 pass
             else:
