@@ -109,6 +109,8 @@ def _mlp_step(tg):
                 p.grad = None
             losses.append(loss)
         assert step.stats["traces"] == 1, f"retraced: {step.stats['miss_reasons']}"
+        # steps 2 and 3 run forward+backward as one joint program (docs/compile.md)
+        assert step.stats["joint_calls"] == 2, f"joint program calls: {step.stats['joint_calls']}"
         res[dev] = (losses, grads, ps)
     losses, grads, ps = res[GPU]
     for t in losses + grads + ps:

@@ -83,6 +83,13 @@ def _implicit_ones(t):
 
 def _make_grads(outputs, grads, is_grads_batched=False):
     Tensor, C = _L.Tensor, _L.C
+    if grads is None and len(outputs) == 1:  # loss.backward(): the loop below, for one output
+        t = outputs[0]
+        if not t.requires_grad:
+            return [None]
+        if t.numel() != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        return [_implicit_ones(t)]
     if grads is None:
         grads = (None,) * len(outputs)
     else:
