@@ -31,6 +31,15 @@ def _warm(f, x, w, n=2):
         x.grad = w.grad = None
 
 
+def _warmed(seed=0, n=2):
+    """Leaves x, w and a compiled _loss whose entry runs the joint program."""
+    hx, hw = _data(seed)
+    x, w = tg.tensor(hx, requires_grad=True), tg.tensor(hw, requires_grad=True)
+    f = tg.compile(_loss)
+    _warm(f, x, w, n)
+    return hx, hw, x, w, f
+
+
 def test_second_call_runs_the_joint_program_and_agrees_with_jax_grad():
     hx, hw = _data()
     x, w = tg.tensor(hx, requires_grad=True), tg.tensor(hw, requires_grad=True)
@@ -54,10 +63,7 @@ def test_second_call_runs_the_joint_program_and_agrees_with_jax_grad():
 
 
 def test_joint_outputs_keep_the_dynamic_graph_facts():
-    hx, hw = _data()
-    x, w = tg.tensor(hx, requires_grad=True), tg.tensor(hw, requires_grad=True)
-    f = tg.compile(_loss)
-    _warm(f, x, w)
+    hx, hw, x, w, f = _warmed()
     loss = f(x, w)
     assert loss.requires_grad and not loss.is_leaf
     assert loss.grad_fn.name() == "CompiledFunctionBackward"
@@ -65,10 +71,7 @@ def test_joint_outputs_keep_the_dynamic_graph_facts():
 
 
 def test_another_seed_recomputes_and_matches_eager():
-    hx, hw = _data(1)
-    x, w = tg.tensor(hx, requires_grad=True), tg.tensor(hw, requires_grad=True)
-    f = tg.compile(_loss)
-    _warm(f, x, w)
+    hx, hw, x, w, f = _warmed(1)
     (f(x, w) * 3.5).backward()                      # seed 3.5 reaches the compiled node
     xe, we = tg.tensor(hx, requires_grad=True), tg.tensor(hw, requires_grad=True)
     (_loss(xe, we) * 3.5).backward()
@@ -81,10 +84,7 @@ def test_another_seed_recomputes_and_matches_eager():
 
 
 def test_hook_on_the_output_changes_the_gradient():
-    hx, hw = _data(2)
-    x, w = tg.tensor(hx, requires_grad=True), tg.tensor(hw, requires_grad=True)
-    f = tg.compile(_loss)
-    _warm(f, x, w)
+    hx, hw, x, w, f = _warmed(2)
     loss = f(x, w)
     loss.register_hook(lambda g: g * 0)
     loss.backward()
@@ -92,10 +92,7 @@ def test_hook_on_the_output_changes_the_gradient():
 
 
 def test_unused_joint_results_switch_it_off_and_a_backward_switches_it_on():
-    hx, hw = _data()
-    x, w = tg.tensor(hx, requires_grad=True), tg.tensor(hw, requires_grad=True)
-    f = tg.compile(_loss)
-    _warm(f, x, w, n=3)
+    hx, hw, x, w, f = _warmed(0, n=3)
     entry = f._last
     assert entry.joint_on
     for _ in range(3):
@@ -110,10 +107,7 @@ def test_unused_joint_results_switch_it_off_and_a_backward_switches_it_on():
 
 
 def test_retain_graph_accumulates_and_the_freed_graph_raises():
-    hx, hw = _data()
-    x, w = tg.tensor(hx, requires_grad=True), tg.tensor(hw, requires_grad=True)
-    f = tg.compile(_loss)
-    _warm(f, x, w)
+    hx, hw, x, w, f = _warmed()
     loss = f(x, w)
     loss.backward(retain_graph=True)
     g1 = w.grad.numpy().copy()
@@ -153,11 +147,12 @@ def test_create_graph_through_a_joint_call_is_exact():
 
 def test_in_place_change_of_an_input_before_backward_raises():
     hx, hw = _data()
-    x, w = tg.tensor(hx, requires_grad=True), tg.tensor(hw, requires_grad=True)
-    f = tg.compile(lambda x, w: _loss(x, w))
-    x2 = tg.tensor(hx)
+    w = tg.tensor(hw, requires_grad=True)
+    f = tg.compile(_loss)
+    x2 = tg.tensor(hx)  # an input that does not require grad, changed in place below
     for _ in range(2):
         f(x2, w).backward()
+    assert f._last.joint_on
     loss = f(x2, w)
     x2.add_(1.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):

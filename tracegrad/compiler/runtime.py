@@ -348,13 +348,7 @@ class CompiledFunction:
         if entry.plain:  # one program output, nothing else to replay
             out = Tensor._make(res[0], device)
             if entry.diff_outputs and grad_enabled:
-                node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals,
-                                                (args, kwargs), self, grads)
-                node.outputs = [weakref.ref(out)]
-                out._rg = True
-                out.grad_fn = node
-                if entry.retain_outputs:
-                    out._retains = True
+                self._attach(entry, out, tensors, res, vals, (args, kwargs), grads)
             return out
         outs = []
         for kind, x in entry.out_spec:
@@ -418,14 +412,18 @@ class CompiledFunction:
             if entry.bare:
                 res = (res,)
         out = Tensor._make(res[0], device)
-        node = CompiledFunctionBackward(entry, args, res[entry.n_prog_out:], vals, (args, {}),
+        self._attach(entry, out, args, res, vals, (args, {}), grads)
+        return out
+
+    def _attach(self, entry, out, tensors, res, vals, call, grads):
+        """Make the call's CompiledFunctionBackward the grad_fn of its one output."""
+        node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals, call,
                                         self, grads)
         node.outputs = [weakref.ref(out)]
         out._rg = True
         out.grad_fn = node
         if entry.retain_outputs:
             out._retains = True
-        return out
 
     def _run_joint(self, entry, vals):
         consts = [t._data.value for t in entry.bwd_consts]
