@@ -23,7 +23,6 @@ import tracegrad as tg
 from tracegrad._tensor import Tensor
 from tracegrad.compiler import CompiledFunctionBackward, GraphBreak
 from tracegrad.ops import REG
-from tracegrad.ops._registry import Const
 
 CASES = [(op, i, s) for op in REG.values() if op.samples for i, s in enumerate(op.samples)]
 IDS = [f"{op.name}-{i}" for op, i, _ in CASES]
@@ -32,32 +31,17 @@ FORWARD_TOL = {"rtol": 1e-12, "atol": 1e-12}
 GRAD_TOL = {"rtol": 1e-9, "atol": 1e-11}
 
 
-def _tol(op, default):
-    return {k: max(v, op.tol.get(k, 0.0)) for k, v in default.items()}
-
-
 def _rng(op, i, salt):
     return np.random.default_rng(zlib.crc32(f"compiled/{op.name}/{i}/{salt}".encode()))
 
 
 def _arrays(op, i, sample):
-    lo, hi = op.domain or (-2.0, 2.0)
-    rng = _rng(op, i, "x")
-    return [rng.uniform(lo, hi, a) for a in sample.args if not isinstance(a, Const)]
+    return sample.random_arrays(op.domain, f"compiled/{op.name}/{i}/x")
 
 
 def _args(sample, arrays):
-    """Fresh tensors for the sample: float64 shape args require grad; a ``Const`` is a Python
-    scalar or a tensor that does not."""
-    it = iter(arrays)
-    out = []
-    for a in sample.args:
-        if isinstance(a, Const):
-            v = a.value
-            out.append(tg.tensor(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
-        else:
-            out.append(tg.tensor(next(it), dtype=tg.float64, requires_grad=True))
-    return out
+    """Fresh tensors for the sample: float64 shape args require grad."""
+    return sample.arguments(arrays)
 
 
 def _fn(op, sample):
@@ -128,7 +112,7 @@ def test_compiled_matches_eager(op, i, sample, monkeypatch):
     assert tuple(out.shape) == tuple(eager.shape), f"{what}: shape {out.shape} != {eager.shape}"
     assert out.dtype is eager.dtype, f"{what}: dtype {out.dtype} != {eager.dtype}"
     np.testing.assert_allclose(_value(out), _value(eager), err_msg=f"{what}: forward",
-                               **_tol(op, FORWARD_TOL))
+                               **op.tolerance(FORWARD_TOL))
     assert out.requires_grad == eager.requires_grad, f"{what}: requires_grad"
     assert out.is_leaf == eager.is_leaf, f"{what}: is_leaf"
     if out.requires_grad and not needs_value:
@@ -144,7 +128,7 @@ def test_compiled_matches_eager(op, i, sample, monkeypatch):
         a = np.zeros(inputs[k].shape) if a is None else _value(a)
         b = np.zeros(inputs[k].shape) if b is None else _value(b)
         np.testing.assert_allclose(a, b, err_msg=f"{what}: gradient of input {k}",
-                                   **_tol(op, GRAD_TOL))
+                                   **op.tolerance(GRAD_TOL))
     for a in args:  # autograd.grad leaves .grad alone, compiled or not
         if isinstance(a, Tensor):
             assert a.grad is None

@@ -9,24 +9,14 @@ import pytest
 import tracegrad
 from tracegrad.ops import REG
 from tracegrad.ops import _registry as R
-from tracegrad.ops._registry import Const
 
 CASES = [(op, i, s) for op in REG.values() if op.samples for i, s in enumerate(op.samples)]
 IDS = [f"{op.name}-{i}" for op, i, _ in CASES]
 
 
 def _args(op, i, sample):
-    lo, hi = op.domain or (-2.0, 2.0)
-    rng = np.random.default_rng(i)
-    out = []
-    for a in sample.args:
-        if isinstance(a, Const):
-            v = a.value
-            out.append(tracegrad.tensor(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
-        else:
-            out.append(tracegrad.tensor(rng.uniform(lo, hi, a), dtype=tracegrad.float32,
-                                        requires_grad=op.differentiable))
-    return out
+    return sample.arguments(sample.random_arrays(op.domain, i), dtype=tracegrad.float32,
+                            requires_grad=op.differentiable)
 
 
 def _run(op, sample, args):

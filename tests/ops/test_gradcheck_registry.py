@@ -12,15 +12,12 @@ Tolerances default to gradcheck's and are widened (never narrowed) by ``op.tol``
 """
 from __future__ import annotations
 
-import zlib
 
-import numpy as np
 import pytest
 
 import tracegrad
 from tracegrad.autograd import gradcheck, gradgradcheck
 from tracegrad.ops import REG
-from tracegrad.ops._registry import Const
 
 CASES = [(op, i, s) for op in REG.values() if op.differentiable and op.samples
          for i, s in enumerate(op.samples)]
@@ -40,22 +37,9 @@ def _kwargs(op):
 
 def _inputs(op, i, sample):
     """The sample's positional args: float64 tensors that require grad for shape args,
-    each ``Const`` as a Python scalar or a tensor that does not require grad."""
-    lo, hi = op.domain or (-2.0, 2.0)
-    rng = np.random.default_rng(zlib.crc32(f"gradcheck/{op.name}/{i}".encode()))
-    args = []
-    for a in sample.args:
-        if isinstance(a, Const):
-            v = a.value
-            if isinstance(v, (list, tuple, np.ndarray)):
-                t = tracegrad.tensor(v)
-                args.append(t.double() if t.is_floating_point() else t)
-            else:
-                args.append(v)
-        else:
-            args.append(tracegrad.tensor(rng.uniform(lo, hi, a), dtype=tracegrad.float64,
-                                         requires_grad=True))
-    return tuple(args)
+    each ``Const`` as a Python scalar or a tensor that does not (floating ones in float64)."""
+    arrays = sample.random_arrays(op.domain, f"gradcheck/{op.name}/{i}")
+    return tuple(sample.arguments(arrays, float_consts=tracegrad.float64))
 
 
 def _fn(op, sample):

@@ -43,7 +43,7 @@ import tracegrad
 from tracegrad import _dtype as D
 from tracegrad._tensor import Tensor
 from tracegrad.ops import REG
-from tracegrad.ops._registry import Const, OpNode
+from tracegrad.ops._registry import OpNode
 
 for _family in ("tracegrad.nn.functional",):  # op families outside ``import tracegrad``
     try:
@@ -62,34 +62,17 @@ FD_TOL = {"rtol": 1e-6, "atol": 1e-7}
 TORCH_TOL = {"rtol": 1e-9, "atol": 1e-11}
 
 
-def _tol(op, default):
-    """The default tolerance, widened (never narrowed) by the op's own ``tol``."""
-    return {k: max(v, op.tol.get(k, 0.0)) for k, v in default.items()}
-
-
 def _rng(op, i, salt=""):
     return np.random.default_rng(zlib.crc32(f"{op.name}/{i}/{salt}".encode()))
 
 
 def _sample_arrays(op, i, sample):
     """Float64 arrays for the sample's shape arguments, uniform in the op's domain."""
-    lo, hi = op.domain or (-2.0, 2.0)
-    rng = _rng(op, i)
-    return [rng.uniform(lo, hi, a) for a in sample.args if not isinstance(a, Const)]
+    return sample.random_arrays(op.domain, f"{op.name}/{i}/")
 
 
 def _args(sample, arrays, *, requires_grad=True, lib=tracegrad):
-    """The call's positional arguments: tensors from ``arrays`` for shape args, and each
-    ``Const`` as a Python scalar or a tensor that does not require grad."""
-    it = iter(arrays)
-    out = []
-    for a in sample.args:
-        if isinstance(a, Const):
-            v = a.value
-            out.append(lib.tensor(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
-        else:
-            out.append(lib.tensor(next(it), dtype=lib.float64, requires_grad=requires_grad))
-    return out
+    return sample.arguments(arrays, requires_grad=requires_grad, lib=lib)
 
 
 def _call(op, sample):
@@ -152,7 +135,7 @@ def test_forward_matches_jax(op, i, sample, monkeypatch):
     vals, params, _ = calls[-1]
     ref = op.impl(*vals, **params)
     assert out.dtype is D.from_np(ref.dtype), f"{op.name}: dtype {out.dtype} != jax {ref.dtype}"
-    _close(_value(out), ref, _tol(op, FORWARD_TOL), f"{op.name} forward vs jax.jit(impl)")
+    _close(_value(out), ref, op.tolerance(FORWARD_TOL), f"{op.name} forward vs jax.jit(impl)")
 
     if sample.call is None:  # the op received the sample's own inputs, promoted
         dt = None
@@ -206,7 +189,7 @@ def test_vjp_matches_jax(op, i, sample, monkeypatch):
     ref = jax.jit(lambda d, v: jax.vjp(f, *d)[1](v))([vals[k] for k in pos], jnp.asarray(v))
     for k, r in zip(pos, ref):
         assert ours[k] is not None, f"{op.name}: no gradient for input {k}"
-        _close(_value(ours[k]), r, _tol(op, JAX_TOL), f"{op.name}: VJP for input {k} vs jax.vjp")
+        _close(_value(ours[k]), r, op.tolerance(JAX_TOL), f"{op.name}: VJP for input {k} vs jax.vjp")
     for k, g in enumerate(ours):
         if k not in pos:
             assert g is None, f"{op.name}: gradient for input {k}, which does not require grad"
@@ -227,7 +210,7 @@ def test_vjp_matches_finite_differences(op, i, sample, monkeypatch):
     plus = _eval(op, sample, [a + eps * u for a, u in zip(arrays, us)])
     minus = _eval(op, sample, [a - eps * u for a, u in zip(arrays, us)])
     rhs = float(np.sum(v.astype(np.float64) * (plus - minus) / (2 * eps)))
-    tol = _tol(op, FD_TOL)
+    tol = op.tolerance(FD_TOL)
     assert abs(lhs - rhs) <= tol["atol"] + tol["rtol"] * abs(rhs), (
         f"{op.name} {sample!r}: <u, J^T v> = {lhs!r} (engine) but <v, J u> = {rhs!r} "
         f"(central differences)")
@@ -265,7 +248,7 @@ def test_matches_pytorch(op, i, sample, torch_ref, monkeypatch):
 
     out, args, _ = _run(op, i, sample, monkeypatch, arrays=arrays)
     assert str(out.dtype).split(".")[-1] == str(tout.dtype).split(".")[-1]
-    tol = _tol(op, TORCH_TOL)
+    tol = op.tolerance(TORCH_TOL)
     _close(_value(out), tout.detach().numpy(), tol, f"{op.name} forward vs PyTorch")
 
     if not (op.differentiable and tout.requires_grad):

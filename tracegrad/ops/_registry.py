@@ -17,6 +17,7 @@ from __future__ import annotations
 import dis
 import inspect
 import types
+import zlib
 
 import jax
 
@@ -160,6 +161,10 @@ class Op:
                                   (OpNode,), {"__slots__": ()})
         return self._node_cls
 
+    def tolerance(self, default):
+        """A test tolerance ``{"rtol": .., "atol": ..}``, widened (never narrowed) by ``tol``."""
+        return {k: max(v, self.tol.get(k, 0.0)) for k, v in default.items()}
+
     def __repr__(self):
         return f"<op {self.name}>"
 
@@ -179,6 +184,37 @@ class Sample:
     def __repr__(self):
         kw = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
         return f"{', '.join(map(repr, self.args))}{kw}"
+
+    def shapes(self):
+        """The shapes of the tensor arguments, in order (the ``Const`` ones left out)."""
+        return [a for a in self.args if not isinstance(a, Const)]
+
+    def random_arrays(self, domain, seed):
+        """Float64 arrays for the shape arguments, uniform in ``domain`` (default (-2, 2));
+        ``seed`` is an int or a string (hashed, so each test names its own stream)."""
+        lo, hi = domain or (-2.0, 2.0)
+        rng = np.random.default_rng(zlib.crc32(seed.encode()) if isinstance(seed, str) else seed)
+        return [rng.uniform(lo, hi, s) for s in self.shapes()]
+
+    def arguments(self, arrays, *, dtype=None, requires_grad=True, lib=None, float_consts=None):
+        """The call's positional arguments: a tensor of ``dtype`` (default float64) from each of
+        ``arrays`` in turn for the shape args, and each ``Const`` as its Python scalar or a
+        tensor that does not require grad (cast to ``float_consts`` if floating and given).
+        ``lib`` is tracegrad (the default) or torch, so one sample serves comparisons."""
+        if lib is None:
+            import tracegrad as lib
+        dtype = lib.float64 if dtype is None else dtype
+        it = iter(arrays)
+        out = []
+        for a in self.args:
+            if not isinstance(a, Const):
+                out.append(lib.tensor(next(it), dtype=dtype, requires_grad=requires_grad))
+            elif isinstance(a.value, (list, tuple, np.ndarray)):
+                t = lib.tensor(a.value)
+                out.append(t.to(float_consts) if float_consts is not None and t.is_floating_point() else t)
+            else:
+                out.append(a.value)
+        return out
 
 
 class Const:
