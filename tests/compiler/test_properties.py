@@ -156,6 +156,29 @@ def test_random_programs_compiled_match_eager(program, seed):
     assert compiled.stats["traces"] == 1 and compiled.stats["hits"] == 1
 
 
+def _scalar_loss(program, x, y):
+    return sum((o * o).sum() for o in run(program, x, y))
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs(), st.integers(0, 2**32 - 1))
+def test_random_programs_reduced_to_a_loss_run_the_joint_program(program, seed):
+    """A scalar loss .backward()-ed each call: calls 2 and 3 run the joint program; values
+    and .grad agree with eager every time."""
+    rng = np.random.default_rng(seed)
+    compiled = tg.compile(lambda x, y: _scalar_loss(program, x, y), fullgraph=True)
+    for call in range(3):
+        x, y = _inputs(rng, program)
+        ex, ey = x.detach().requires_grad_(), y.detach().requires_grad_()
+        loss, want = compiled(x, y), _scalar_loss(program, ex, ey)
+        np.testing.assert_allclose(loss.item(), want.item(), err_msg=f"call {call}", **TOL)
+        loss.backward()
+        want.backward()
+        _agree([x.grad, y.grad], [ex.grad, ey.grad], [x, y], f"call {call} {program}")
+    assert compiled.stats["joint_calls"] == 2
+
+
 def test_program_generator_covers_every_kind():
     """Guards the strategy itself: the drawn programs use every kind of step."""
     kinds = set()
