@@ -81,6 +81,13 @@ def _implicit_ones(t):
     return _L.Tensor._make(a, t._device)
 
 
+def is_implicit_ones(g) -> bool:
+    """Whether ``g`` is the implicit gradient ``_implicit_ones`` made (``loss.backward()``),
+    not a gradient the caller passed or a hook returned: the shared array, by identity."""
+    v = g._data.value
+    return _ONES.get((v.shape, v.dtype, g._device)) is v
+
+
 def _make_grads(outputs, grads, is_grads_batched=False):
     Tensor, C = _L.Tensor, _L.C
     if grads is None and len(outputs) == 1:  # loss.backward(): the loop below, for one output

@@ -79,7 +79,6 @@ class Entry:
         self.targets = []            # ("arg", i) | ("cap", j): inputs that get gradients
         self.captured = []           # [(tensor, shape, dtype, requires_grad)]
         self.n_prog_out = 0
-        self.hook_nodes = []
         self.eager = False           # graph break with fullgraph=False: run eagerly
         self.plain = False           # one program output and nothing to replay (fast path)
         self.bare = False            # the jitted forward returns its one output untupled
@@ -558,8 +557,8 @@ class CompiledFunctionBackward(Node):
             return self._replay(grad_outputs)
         e = self.entry
         g0 = grad_outputs[0]
-        implicit = (g0 is not None and len(grad_outputs) == 1 and e.joint_ok
-                    and g0._data.value is _engine._ONES.get((*e.grad_meta[0], g0._device)))
+        implicit = g0 is not None and len(grad_outputs) == 1 and e.joint_ok and \
+            _engine.is_implicit_ones(g0)
         if self.grads is not None:
             if implicit:  # the joint program's gradients are the answer
                 self._joint_done(True)

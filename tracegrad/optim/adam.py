@@ -5,7 +5,6 @@ import math
 
 from .. import _creation as C
 from .. import ops as _ops
-from ..autograd.grad_mode import enable_grad, no_grad
 from .optimizer import Optimizer
 
 __all__ = ["Adam"]
@@ -36,41 +35,25 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize))
 
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-        with no_grad():
-            for group in self.param_groups:
-                beta1, beta2 = group["betas"]
-                lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
-                for p in group["params"]:
-                    g = p._grad
-                    if g is None:
-                        continue
-                    if group["maximize"]:
-                        g = -g
-                    state = self.state[p]
-                    if not state:
-                        state["step"] = 0
-                        state["exp_avg"] = C.zeros_like(p)
-                        state["exp_avg_sq"] = C.zeros_like(p)
-                        if group["amsgrad"]:
-                            state["max_exp_avg_sq"] = C.zeros_like(p)
-                    state["step"] += 1
-                    t = state["step"]
-                    if wd != 0:
-                        g = g.add(p, alpha=wd)
-                    m, v = state["exp_avg"], state["exp_avg_sq"]
-                    m.mul_(beta1).add_(g, alpha=1 - beta1)
-                    v.mul_(beta2).add_(g * g, alpha=1 - beta2)
-                    step_size = lr / (1 - beta1 ** t)
-                    bc2_sqrt = math.sqrt(1 - beta2 ** t)
-                    if group["amsgrad"]:
-                        vmax = state["max_exp_avg_sq"]
-                        vmax.copy_(_ops.maximum(vmax, v))
-                        v = vmax
-                    denom = (v.sqrt() / bc2_sqrt).add_(eps)
-                    p.add_(m / denom, alpha=-step_size)
-        return loss
+    def _update(self, p, g, group):
+        beta1, beta2 = group["betas"]
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = C.zeros_like(p)
+            state["exp_avg_sq"] = C.zeros_like(p)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = C.zeros_like(p)
+        state["step"] += 1
+        t = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m.mul_(beta1).add_(g, alpha=1 - beta1)
+        v.mul_(beta2).add_(g * g, alpha=1 - beta2)
+        step_size = group["lr"] / (1 - beta1 ** t)
+        bc2_sqrt = math.sqrt(1 - beta2 ** t)
+        if group["amsgrad"]:
+            vmax = state["max_exp_avg_sq"]
+            vmax.copy_(_ops.maximum(vmax, v))
+            v = vmax
+        denom = (v.sqrt() / bc2_sqrt).add_(group["eps"])
+        p.add_(m / denom, alpha=-step_size)

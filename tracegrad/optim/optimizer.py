@@ -5,6 +5,7 @@ import copy
 from collections import defaultdict
 
 from .._tensor import Tensor
+from ..autograd.grad_mode import enable_grad, no_grad
 
 __all__ = ["Optimizer"]
 
@@ -73,6 +74,27 @@ class Optimizer:
                 _zero_grad(p, set_to_none)
 
     def step(self, closure=None):
+        """One update of every parameter that has a gradient (in place, under no_grad); the
+        loss ``closure()`` returns, when given, is computed first with grad enabled."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    g = p._grad
+                    if g is None:
+                        continue
+                    if group["maximize"]:
+                        g = -g
+                    if group["weight_decay"] != 0:
+                        g = g.add(p, alpha=group["weight_decay"])
+                    self._update(p, g, group)
+        return loss
+
+    def _update(self, p, g, group):
+        """The update rule of one parameter ``p`` given its (decayed) gradient ``g``."""
         raise NotImplementedError
 
     def state_dict(self):
