@@ -1,6 +1,6 @@
 """``tracegrad.utils``: ``data`` (datasets, samplers, DataLoader) and ``safetensors``."""
 from __future__ import annotations
 
-from . import safetensors
+from . import data, safetensors
 
-__all__ = ["safetensors"]
+__all__ = ["data", "safetensors"]
