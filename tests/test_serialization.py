@@ -305,6 +305,11 @@ def test_load_state_dict_message_equals_torchs():
     with pytest.raises(RuntimeError) as b:
         theirs.load_state_dict(tsd)
     assert str(a.value).replace("tracegrad.", "torch.") == str(b.value)
+    ok_ours, ok_theirs = ours.load_state_dict(ours.state_dict()), theirs.load_state_dict(theirs.state_dict())
+    assert repr(ok_ours) == repr(ok_theirs) == "<All keys matched successfully>"
+    loose = ours.load_state_dict({"0.weight": ours[0].weight.detach(), "x": tg.ones(1)}, strict=False)
+    tloose = theirs.load_state_dict({"0.weight": theirs[0].weight.detach(), "x": T.ones(1)}, strict=False)
+    assert repr(loose) == repr(tloose)
 
 
 # ------------------------------------------------------------------ safetensors
