@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections import Counter
 from functools import partial, wraps
 from math import inf
+from typing import Any, Callable, Iterable, Literal, Sequence, SupportsFloat
 from weakref import ref
 
 from .._tensor import Tensor
@@ -75,6 +76,7 @@ def _update_param_group_val(
 
 
 class LRScheduler:
+    """Base class: ``step()`` moves every group's ``lr`` to ``get_lr()``; ``get_last_lr()``, ``state_dict()`` (everything but the optimizer), ``load_state_dict()``."""
 
     _get_lr_called_within_step: bool = False
     _is_initial: bool = False
@@ -225,6 +227,7 @@ class _initial_mode:
 
 
 class LambdaLR(LRScheduler):
+    """``lr = base_lr * lr_lambda(epoch)``."""
 
     def __init__(
         self,
@@ -273,6 +276,7 @@ class LambdaLR(LRScheduler):
 
 
 class MultiplicativeLR(LRScheduler):
+    """``lr *= lr_lambda(epoch)`` each step."""
 
     def __init__(
         self,
@@ -331,6 +335,7 @@ class MultiplicativeLR(LRScheduler):
 
 
 class StepLR(LRScheduler):
+    """``lr *= gamma`` every ``step_size`` steps."""
 
     def __init__(
         self,
@@ -357,6 +362,7 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
+    """``lr *= gamma`` at each milestone (repeated milestones multiply)."""
 
     def __init__(
         self,
@@ -387,6 +393,7 @@ class MultiStepLR(LRScheduler):
 
 
 class ConstantLR(LRScheduler):
+    """``lr = base_lr * factor`` until ``total_iters``, then ``base_lr``."""
 
     def __init__(
         self,
@@ -422,6 +429,8 @@ class ConstantLR(LRScheduler):
 
 
 class LinearLR(LRScheduler):
+    """``lr`` moves linearly from ``start_factor * base_lr`` to
+    ``end_factor * base_lr`` over ``total_iters`` steps."""
 
     def __init__(
         self,
@@ -479,6 +488,7 @@ class LinearLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
+    """``lr *= gamma`` each step."""
 
     def __init__(
         self,
@@ -500,6 +510,7 @@ class ExponentialLR(LRScheduler):
 
 
 class SequentialLR(LRScheduler):
+    """Runs ``schedulers`` one after another, switching at ``milestones``."""
 
     def __init__(
         self,
@@ -584,6 +595,7 @@ class SequentialLR(LRScheduler):
 
 
 class PolynomialLR(LRScheduler):
+    """``lr = base_lr * (1 - t / total_iters) ** power``."""
 
     def __init__(
         self,
@@ -618,6 +630,7 @@ class PolynomialLR(LRScheduler):
 
 
 class CosineAnnealingLR(LRScheduler):
+    """Cosine from ``base_lr`` down to ``eta_min`` over ``T_max`` steps."""
 
     def __init__(
         self,
@@ -671,6 +684,7 @@ class CosineAnnealingLR(LRScheduler):
 
 
 class ChainedScheduler(LRScheduler):
+    """Steps every scheduler in ``schedulers`` each step (their factors compose)."""
 
     def __init__(
         self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None
@@ -726,6 +740,8 @@ class ChainedScheduler(LRScheduler):
 
 
 class ReduceLROnPlateau(LRScheduler):
+    """``step(metric)``: ``lr *= factor`` after ``patience`` steps without improvement
+    (``mode``, ``threshold``, ``threshold_mode``, ``cooldown``, ``min_lr``, ``eps``)."""
 
     def __init__(
         self,
@@ -848,6 +864,8 @@ class ReduceLROnPlateau(LRScheduler):
 
 
 class CyclicLR(LRScheduler):
+    """Cycles ``lr`` between ``base_lr`` and ``max_lr`` (triangular, triangular2,
+    exp_range or ``scale_fn``), and momentum inversely."""
 
     def __init__(
         self,
@@ -1004,6 +1022,7 @@ class CyclicLR(LRScheduler):
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing restarted every ``T_i`` steps, ``T_i`` growing by ``T_mult``."""
 
     def __init__(
         self,
@@ -1076,6 +1095,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
 
 class OneCycleLR(LRScheduler):
+    """The 1cycle policy: warm up to ``max_lr``, then anneal far below the start (cos or
+    linear; two or three phases), cycling momentum the other way."""
 
     def __init__(
         self,
