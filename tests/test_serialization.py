@@ -6,6 +6,8 @@ import io
 import os
 import pathlib
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -58,6 +60,20 @@ def test_a_checkpoint_written_by_torch_loads_without_torch():
     assert model.load_state_dict(sd) == ([], [])
     y = model(tg.tensor(ex["x"]))
     assert np.allclose(_np(y), ex["y"], atol=1e-6)
+
+
+def test_loading_the_torch_fixture_never_imports_torch():
+    # in a fresh interpreter where `import torch` would fail
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import tracegrad as tg, numpy as np\n"
+            f"ck = tg.load({str(FIXTURES / 'torch_checkpoint.pt')!r})\n"
+            "assert sorted(ck['model']) == ['0.bias', '0.weight', '2.bias', '2.weight']\n"
+            "print('ok')\n")
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=root)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=root, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
 
 
 def test_the_torch_checkpoint_optimizer_state_loads_into_adam():
@@ -200,6 +216,20 @@ def test_weights_only_message_is_torchs():
         with pytest.raises(pickle.UnpicklingError) as e:
             load(buf)
         msgs.append(str(e.value))
+    assert msgs[0] == msgs[1]
+
+
+def test_a_whole_torch_module_is_refused_as_torch_refuses_it():
+    T = pytest.importorskip("torch")
+    buf = io.BytesIO()
+    T.save(T.nn.Sequential(T.nn.Linear(2, 2)), buf)
+    msgs = []
+    for load in (tg.load, T.load):
+        buf.seek(0)
+        with pytest.raises(pickle.UnpicklingError) as e:
+            load(buf)
+        msgs.append(str(e.value))
+    assert "GLOBAL torch.nn.modules.container.Sequential was not an allowed global" in msgs[0]
     assert msgs[0] == msgs[1]
 
 

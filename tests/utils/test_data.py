@@ -88,7 +88,7 @@ def test_lengths_match_torch():
                    dict(batch_size=4, shuffle=True)):
             a = D.DataLoader(list(range(n)), **kw)
             b = T.utils.data.DataLoader(list(range(n)), **kw)
-            assert len(a) == len(b) and len(list(a)) == len(list(b))
+            assert len(a) == len(b) == len(iter(a)) and len(list(a)) == len(list(b))
 
 
 class Stream(D.IterableDataset):

@@ -11,6 +11,22 @@ from .sampler import BatchSampler, RandomSampler, SequentialSampler, _random_see
 __all__ = ["DataLoader"]
 
 
+class _LoaderIter:
+    """What ``iter(loader)`` returns: an iterator with ``len()``, as PyTorch's."""
+
+    def __init__(self, loader, batches):
+        self._loader, self._batches = loader, batches
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._batches)
+
+    def __len__(self):
+        return len(self._loader)
+
+
 class DataLoader:
     """``DataLoader(dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
     num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, ...)``.
@@ -119,9 +135,7 @@ class DataLoader:
         # PyTorch draws a base seed (for its workers) each time an iterator is made; drawing
         # it here too keeps the generator's stream, hence shuffles, in step with PyTorch's
         _random_seed(self.generator)
-        if self._iterable:
-            return self._iter_iterable()
-        return self._iter_map()
+        return _LoaderIter(self, self._iter_iterable() if self._iterable else self._iter_map())
 
     def _iter_map(self):
         ds, collate = self.dataset, self.collate_fn

@@ -117,7 +117,8 @@ def _multinomial(weights: np.ndarray, num_samples, replacement, generator):
         u = rand(num_samples, dtype=D.float64, generator=generator).numpy()
         cdf = np.cumsum(weights)
         cdf /= cdf[-1]
-        return np.minimum(np.searchsorted(cdf, u, side="right"), len(weights) - 1).tolist()
+        # the first category whose cumulative probability reaches u (PyTorch's binary search)
+        return np.minimum(np.searchsorted(cdf, u, side="left"), len(weights) - 1).tolist()
     if num_samples > int((weights > 0).sum()):
         raise RuntimeError("invalid multinomial distribution (with replacement=False, not "
                            "enough non-negative category to sample)")
