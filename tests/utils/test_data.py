@@ -81,6 +81,19 @@ def test_tensor_dataset_batches_with_one_gather_per_batch():
         D.TensorDataset(tg.ones(3), tg.ones(4))
 
 
+def test_numpy_samples_are_batched_with_one_transfer(monkeypatch):
+    from tracegrad.utils.data import _collate
+    calls = []
+    real = _collate.as_tensor
+    monkeypatch.setattr(_collate, "as_tensor", lambda a, *k: calls.append(a.shape) or real(a, *k))
+    samples = [(np.full(3, i, np.float32), np.int64(i)) for i in range(8)]
+    xb, yb = next(iter(D.DataLoader(samples, batch_size=8)))
+    assert calls == [(8, 3), (8,)]
+    assert xb.dtype is tg.float32 and xb.tolist()[5] == [5.0] * 3 and yb.tolist() == list(range(8))
+    with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
+        D.default_collate([np.zeros(2), np.zeros(3)])
+
+
 def test_lengths_match_torch():
     T = pytest.importorskip("torch")
     for n in (1, 7, 8):

@@ -69,6 +69,10 @@ def default_collate(batch):
         if elem_type.__name__ in ("ndarray", "memmap"):
             if _np_str_obj_array_pattern.search(elem.dtype.str) is not None:
                 raise TypeError(_ERR.format(elem.dtype))
+            if all(type(b) is type(elem) and b.shape == elem.shape and b.dtype == elem.dtype
+                   for b in batch):
+                # stacked on the host, then one transfer for the batch (not one per sample)
+                return as_tensor(np.stack(batch))
             return default_collate([as_tensor(b) for b in batch])
         if elem.shape == ():  # numpy scalars
             return as_tensor(np.array(batch))
