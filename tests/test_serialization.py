@@ -238,6 +238,35 @@ def test_not_a_zip_checkpoint_raises():
         tg.load(io.BytesIO(pickle.dumps({"a": 1})))
 
 
+def test_a_big_endian_file_is_byteswapped():
+    buf = io.BytesIO()
+    tg.save({"w": tg.tensor([1.5, -2.0, 3.25]), "i": tg.tensor([1, 256])}, buf)
+    buf.seek(0)
+    src, out = zipfile.ZipFile(buf), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("byteorder"):
+                data = b"big"
+            elif info.filename.endswith("data/0"):
+                data = np.frombuffer(data, "<f4").astype(">f4").tobytes()
+            elif info.filename.endswith("data/1"):
+                data = np.frombuffer(data, "<i8").astype(">i8").tobytes()
+            z.writestr(info.filename, data)
+    out.seek(0)
+    back = tg.load(out)
+    assert back["w"].tolist() == [1.5, -2.0, 3.25] and back["i"].tolist() == [1, 256]
+
+
+def test_a_legacy_torch_file_is_refused_with_a_reason():
+    T = pytest.importorskip("torch")
+    buf = io.BytesIO()
+    T.save({"w": T.ones(2)}, buf, _use_new_zipfile_serialization=False)
+    buf.seek(0)
+    with pytest.raises(RuntimeError, match="legacy torch.save file"):
+        tg.load(buf)
+
+
 def test_map_location():
     w = tg.ones(2)
     for ml in ("cpu", tg.device("cpu"), {"cpu": "cpu"}, lambda storage, loc: storage):
@@ -274,6 +303,15 @@ def test_a_file_tracegrad_writes_loads_in_torch_weights_only():
     topt = T.optim.Adam(twin.parameters(), lr=0.01)
     topt.load_state_dict(got["opt"])
     assert float(topt.state_dict()["state"][0]["step"]) == 1.0
+
+
+def test_torch_can_memory_map_what_tracegrad_writes(tmp_path):
+    T = pytest.importorskip("torch")
+    path = tmp_path / "m.pt"
+    w = tg.randn(5, 7)
+    tg.save({"w": w, "b": tg.arange(3)}, path)
+    got = T.load(path, mmap=True, weights_only=True)  # needs PyTorch's 64-byte alignment
+    assert np.array_equal(got["w"].numpy(), _np(w)) and got["b"].tolist() == [0, 1, 2]
 
 
 def test_torch_round_trip_of_views_and_dtypes():
