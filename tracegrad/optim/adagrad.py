@@ -38,12 +38,17 @@ class Adagrad(Optimizer):
                                       differentiable=differentiable, fused=fused))
         for group in self.param_groups:
             for p in group["params"]:
-                state = self.state[p]
-                state["step"] = _step_tensor()
-                state["sum"] = C.full_like(p, group["initial_accumulator_value"])
+                self._init_state(p, group)
+
+    def _init_state(self, p, group):
+        state = self.state[p]
+        state["step"] = _step_tensor()
+        state["sum"] = C.full_like(p, group["initial_accumulator_value"])
 
     def _update(self, p, g, group):
         state = self.state[p]
+        if not state:  # a parameter of a group added after construction
+            self._init_state(p, group)
         t = _count(state)
         clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
         s = state["sum"]
