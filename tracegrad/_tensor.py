@@ -17,7 +17,7 @@ import numpy as np
 from . import _dtype as D
 from ._device import CPU, as_device, device as _device_cls
 from .autograd import engine as _engine_mod
-from .autograd import grad_mode as _gm
+from ._state import STATE
 from .autograd.graph import AccumulateGrad, _HookDict, add_hook
 
 __all__ = ["Tensor", "Size"]
@@ -447,7 +447,7 @@ def accumulate_grad(var: Tensor, g: Tensor):
     object each time, so a gradient handed to a hook is never aliased by ``.grad``)."""
     if g is None:
         return
-    if not _gm._state.enabled:  # create_graph=False: the stored gradient has no history
+    if not STATE.grad_enabled:  # create_graph=False: the stored gradient has no history
         if var._grad is None:
             var._grad = Tensor._make(g._data.value, g._device)
         else:

@@ -31,6 +31,7 @@ import contextlib
 import inspect
 import warnings
 
+from .._state import STATE
 from . import grad_mode as _gm
 from .graph import _FREED_MSG, Node, SavedTensor
 
@@ -109,7 +110,7 @@ class BackwardCFunction(Node, FunctionCtx):
             raise RuntimeError(_FREED_MSG)
         if self._saved is None:
             return tuple(self.to_save) if self.to_save is not None else ()
-        graph = _gm._state.enabled
+        graph = STATE.grad_enabled
         return tuple(None if s is None else s.unpack(self, graph) for s in self._saved)
 
     saved_variables = saved_tensors
@@ -271,15 +272,14 @@ class Function(FunctionCtx):
         ctx = cls._backward_cls()
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx.needs_input_grad = needs
-        executable = _gm._state.enabled and any(needs)
+        executable = STATE.grad_enabled and any(needs)
         if executable:
             # edges first: a forward that changes an input in place (mark_dirty) rebases it
             from ..ops._registry import _edge
             ctx.next_functions = tuple(_edge(a) if n else (None, 0) for a, n in zip(args, needs))
         ctx._in_meta = tuple((tuple(a.shape), a.dtype) if isinstance(a, Tensor) else None
                              for a in args)
-        from ..ops._registry import HOOKS
-        prof = HOOKS.profiler
+        prof = STATE.profiler
         with _gm.no_grad(), (prof.function_range(cls.__name__, args) if prof is not None
                              else contextlib.nullcontext()):  # PyTorch shows a `Func` range
             if custom_setup:

@@ -1,33 +1,26 @@
 """Grad mode: ``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``inference_mode``.
 
-The flag is thread-local, as in PyTorch: a ``no_grad`` block in one thread does not change
-another thread's recording.
+The flag (``_state.STATE.grad_enabled``) is thread-local, as in PyTorch: a ``no_grad`` block
+in one thread does not change another thread's recording.
 """
 from __future__ import annotations
 
 import functools
 import inspect
-import threading
+
+from .._state import STATE
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
            "is_inference_mode_enabled"]
 
 
-class _State(threading.local):
-    enabled = True
-    inference = False
-
-
-_state = _State()
-
-
 def is_grad_enabled() -> bool:
     """True when operations are being recorded for autograd in this thread."""
-    return _state.enabled
+    return STATE.grad_enabled
 
 
 def is_inference_mode_enabled() -> bool:
-    return _state.inference
+    return STATE.inference
 
 
 class _DecoratorContextManager:
@@ -86,11 +79,11 @@ class no_grad(_DecoratorContextManager):
         return cls()(orig_func)  # bare @no_grad
 
     def __enter__(self):
-        self.prev = _state.enabled
-        _state.enabled = False
+        self.prev = STATE.grad_enabled
+        STATE.grad_enabled = False
 
     def __exit__(self, *exc):
-        _state.enabled = self.prev
+        STATE.grad_enabled = self.prev
 
 
 class enable_grad(_DecoratorContextManager):
@@ -102,11 +95,11 @@ class enable_grad(_DecoratorContextManager):
         return cls()(orig_func)
 
     def __enter__(self):
-        self.prev = _state.enabled
-        _state.enabled = True
+        self.prev = STATE.grad_enabled
+        STATE.grad_enabled = True
 
     def __exit__(self, *exc):
-        _state.enabled = self.prev
+        STATE.grad_enabled = self.prev
 
 
 class set_grad_enabled(_DecoratorContextManager):
@@ -116,28 +109,28 @@ class set_grad_enabled(_DecoratorContextManager):
     def __init__(self, mode: bool):
         if not isinstance(mode, bool):
             raise TypeError(f"set_grad_enabled(): argument 'mode' must be bool, not {type(mode).__name__}")
-        self.prev = _state.enabled
+        self.prev = STATE.grad_enabled
         self.mode = mode
-        _state.enabled = mode
+        STATE.grad_enabled = mode
 
     def __call__(self, func):
-        _state.enabled = self.prev  # used as a decorator: the call above should not stick
+        STATE.grad_enabled = self.prev  # used as a decorator: the call above should not stick
         return super().__call__(func)
 
     def __enter__(self):
-        _state.enabled = self.mode
+        STATE.grad_enabled = self.mode
 
     def __exit__(self, *exc):
-        _state.enabled = self.prev
+        STATE.grad_enabled = self.prev
 
     def __repr__(self):  # what a REPL shows after a plain set_grad_enabled(False) call
         return f"tracegrad.autograd.grad_mode.set_grad_enabled(mode={self.mode})"
 
     def clone(self):
-        prev = _state.enabled
+        prev = STATE.grad_enabled
         c = set_grad_enabled(self.mode)
         c.prev = prev
-        _state.enabled = prev
+        STATE.grad_enabled = prev
         return c
 
 
@@ -153,12 +146,12 @@ class inference_mode(_DecoratorContextManager):
         return super().__new__(cls)
 
     def __enter__(self):
-        self.prev = (_state.enabled, _state.inference)
+        self.prev = (STATE.grad_enabled, STATE.inference)
         if self.mode:
-            _state.enabled, _state.inference = False, True
+            STATE.grad_enabled, STATE.inference = False, True
 
     def __exit__(self, *exc):
-        _state.enabled, _state.inference = self.prev
+        STATE.grad_enabled, STATE.inference = self.prev
 
     def clone(self):
         return type(self)(self.mode)

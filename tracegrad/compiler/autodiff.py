@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 
 from .._tensor import Tensor
-from ..autograd import grad_mode as _gm
+from .._state import STATE
 from ..autograd.engine import run_backward
 from ..ir.graph import Graph, NodeKind, Value
 from ..ir.passes import cse, dce
@@ -52,15 +52,15 @@ def trace(entry, fn, flat, tree, args, kwargs):
     else:
         pargs, pkwargs = jax.tree_util.tree_unflatten(tree, pflat)
     tracer = Tracer(fwd)
-    grad_mode = _gm._state.enabled
+    grad_mode = STATE.grad_enabled
     try:
         with tracer:
             out = fn(*pargs, **pkwargs)
-        entry.grad_mode_after = _gm._state.enabled if _gm._state.enabled != grad_mode else None
-        _gm._state.enabled = grad_mode  # the rest of the trace runs in the caller's mode
+        entry.grad_mode_after = STATE.grad_enabled if STATE.grad_enabled != grad_mode else None
+        STATE.grad_enabled = grad_mode  # the rest of the trace runs in the caller's mode
         _finish(entry, fn, fwd, tracer, tensors, proxies, out, flat)
     finally:
-        _gm._state.enabled = grad_mode if entry.__dict__.get("grad_mode_after") is None \
+        STATE.grad_enabled = grad_mode if entry.__dict__.get("grad_mode_after") is None \
             else entry.grad_mode_after
         _undo_mutations(tracer)
 
@@ -143,7 +143,7 @@ def _finish(entry, fn, fwd, tracer, tensors, proxies, out, flat):
     entry.ops = [n.op.name for n in fwd.nodes if n.kind is NodeKind.CALL]
 
     targets, target_tensors = [], []
-    if diff and _gm._state.enabled:
+    if diff and STATE.grad_enabled:
         for i, p in enumerate(arg_proxies):
             if p.requires_grad:
                 targets.append(("arg", i))

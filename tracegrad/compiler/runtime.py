@@ -19,11 +19,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._tensor import Tensor
+from .._state import STATE
 from ..autograd import grad_mode as _gm
 from ..autograd.graph import _FREED_MSG, Node
 from ..autograd import engine as _engine
 from ..autograd import profiler as _profiler
-from ..ops._registry import HOOKS, _edge
+from ..ops._registry import _edge
 from . import autodiff
 from .tracer import GraphBreak
 from ..ir.graph import NodeKind, Value
@@ -165,21 +166,21 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ call
     def __call__(self, *args, **kwargs):
-        if HOOKS.tracer is not None:  # called while another function is traced: inline it
+        if STATE.tracer is not None:  # called while another function is traced: inline it
             return self.fn(*args, **kwargs)
         if not kwargs:
             try:  # the hot path: positional tensors only (anything else has no ._data)
                 if len(args) == 1:  # _tensor_key inlined: ~0.15 us of a ~6 us call
                     a = args[0]
                     v = a._data.value
-                    key = (_gm._state.enabled, (v.shape, v.dtype, a._rg, a.grad_fn is None, a._device))
+                    key = (STATE.grad_enabled, (v.shape, v.dtype, a._rg, a.grad_fn is None, a._device))
                 else:
-                    key = (_gm._state.enabled, *map(_tensor_key, args))
+                    key = (STATE.grad_enabled, *map(_tensor_key, args))
             except AttributeError:
                 pass
             else:
                 entry = self._cache.get(key)
-                if (entry is not None and entry.plain and HOOKS.profiler is None
+                if (entry is not None and entry.plain and STATE.profiler is None
                         and (len(args) < 2 or len(set(map(id, args))) == len(args))):
                     if not entry.captured:
                         self._hits += 1
@@ -222,7 +223,7 @@ class CompiledFunction:
     def _key(self, args, kwargs):
         """The guard key of a call, its flattened arguments and tree, and the key's parts
         (tree, grad mode, per-leaf parts, aliasing) for the miss reason."""
-        mode = _gm._state.enabled
+        mode = STATE.grad_enabled
         if not kwargs:
             try:
                 parts = tuple(map(_tensor_key, args))
@@ -319,7 +320,7 @@ class CompiledFunction:
         return entry
 
     def _run(self, entry, tensors, flat, tree, args, kwargs):
-        grad_enabled = _gm._state.enabled
+        grad_enabled = STATE.grad_enabled
         vals = [t._data.value for t in tensors]
         if entry.captured:
             vals += [c[0]._data.value for c in entry.captured]
@@ -333,7 +334,7 @@ class CompiledFunction:
                 jax.block_until_ready(res)
             self._stats["compile_s"] += time.perf_counter() - t0
             entry.compiled = True
-        elif HOOKS.profiler is None:
+        elif STATE.profiler is None:
             res = entry.fwd(*vals)
         else:
             with _region("tg.compile.forward"):
@@ -375,7 +376,7 @@ class CompiledFunction:
                 else:
                     tensors[i].retain_grad()
         if entry.grad_mode_after is not None:
-            _gm._state.enabled = entry.grad_mode_after
+            STATE.grad_enabled = entry.grad_mode_after
         if entry.diff_outputs and grad_enabled:
             node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals,
                                             (args, kwargs), self, grads)
@@ -436,7 +437,7 @@ class CompiledFunction:
             self._stats["compile_s"] += time.perf_counter() - t0
             entry.joint_compiled = True
             return out
-        if HOOKS.profiler is None:
+        if STATE.profiler is None:
             return entry._joint(*vals, *consts)
         with _region("tg.compile.forward+backward"):
             return entry._joint(*vals, *consts)
@@ -491,7 +492,7 @@ class CompiledFunction:
 
 
 def _cost(entry, vals):
-    if HOOKS.profiler is None:
+    if STATE.profiler is None:
         return {}
     try:
         ca = entry.fwd.lower(*vals).cost_analysis()
@@ -552,7 +553,7 @@ class CompiledFunctionBackward(Node):
                     "one of the variables needed for gradient computation has been modified by an "
                     f"inplace operation: an input of the compiled function {self.cf.__name__} is at "
                     f"version {t._data.version}; expected version {ver} instead.")
-        if _gm._state.enabled:  # create_graph: replay eagerly so the gradient has a graph
+        if STATE.grad_enabled:  # create_graph: replay eagerly so the gradient has a graph
             self._joint_done(False)
             return self._replay(grad_outputs)
         e = self.entry
@@ -578,7 +579,7 @@ class CompiledFunctionBackward(Node):
         consts = [t._data.value for t in e.bwd_consts] if e.bwd_consts else ()
         _current.node = self
         try:
-            if HOOKS.profiler is None:
+            if STATE.profiler is None:
                 res = bwd(*self.residuals, *consts, *gs)
             else:
                 with _region("tg.compile.backward"):

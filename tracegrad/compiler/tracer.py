@@ -18,7 +18,8 @@ import numpy as np
 
 from .. import _dtype as D
 from ..ir.graph import Graph, Value
-from ..ops._registry import HOOKS, REGISTRY
+from .._state import STATE
+from ..ops._registry import REGISTRY
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _JAX_DIR = os.path.dirname(os.path.abspath(jax.__file__))
@@ -57,7 +58,7 @@ def user_location():
 
 def data_dependent(what):
     """Called by Tensor when a concrete value is needed (bool(), item(), numpy(), masks)."""
-    tr = HOOKS.tracer
+    tr = STATE.tracer
     raise GraphBreak(what, user_location() if tr is not None else None)
 
 
@@ -92,7 +93,7 @@ def _hashable(v):
 
 
 class Tracer:
-    """Records ops into ``graph`` while installed as ``HOOKS.tracer``."""
+    """Records ops into ``graph`` while installed as ``STATE.tracer``."""
 
     def __init__(self, graph: Graph, parent_values=None):
         self.graph = graph
@@ -108,12 +109,12 @@ class Tracer:
 
     # ---------------------------------------------------------------- install
     def __enter__(self):
-        self._prev = HOOKS.tracer
-        HOOKS.tracer = self
+        self._prev = STATE.tracer
+        STATE.tracer = self
         return self
 
     def __exit__(self, *exc):
-        HOOKS.tracer = self._prev
+        STATE.tracer = self._prev
 
     # ---------------------------------------------------------------- values
     def value_of(self, t, v=None):
@@ -201,7 +202,7 @@ _local = threading.local()
 
 
 def is_tracing() -> bool:
-    return HOOKS.tracer is not None
+    return STATE.tracer is not None
 
 
 def proxy(value: Value, like, requires_grad):

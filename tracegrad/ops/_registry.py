@@ -24,22 +24,12 @@ import jax
 import numpy as np
 
 from .. import _dtype as D
-from ..autograd import grad_mode as _gm
+from .._state import STATE
 from ..autograd.graph import Node, SavedTensor
 
 __all__ = ["Op", "REGISTRY", "register", "apply", "apply_inplace", "OpNode", "Sample", "Const"]
 
 REGISTRY: dict[str, "Op"] = {}
-
-
-class _Hooks:
-    """Process-wide switches read on the op path: one attribute check each when off."""
-
-    tracer = None     # compiler.tracer.Tracer while tracing
-    profiler = None   # autograd.profiler state while a profile is active
-
-
-HOOKS = _Hooks()
 
 
 _META_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
@@ -252,7 +242,7 @@ class OpNode(Node):
         g = grad_outputs[0]
         if self._freed:
             raise RuntimeError(_graph_freed_msg())
-        graph = _gm._state.enabled  # create_graph: the rules' own ops are recorded
+        graph = STATE.grad_enabled  # create_graph: the rules' own ops are recorded
         saved = self.saved
         inputs = [None if s is None else (s.unpack(self, graph) if type(s) is SavedTensor else s)
                   for s in saved]
@@ -310,7 +300,7 @@ _Tensor = None  # set by _tensor.py (import cycle)
 
 
 def _cast(t, v, d):
-    tr = HOOKS.tracer
+    tr = STATE.tracer
     if tr is not None:
         return tr.cast(t, v, d)
     return v.astype(d.np)
@@ -318,7 +308,7 @@ def _cast(t, v, d):
 
 def apply(op: Op, *args, **params):
     """Run ``op`` on tensors / Python scalars, recording autograd history when needed."""
-    prof = HOOKS.profiler
+    prof = STATE.profiler
     if prof is not None:
         with prof.op_range(op, args):
             return _apply(op, args, params)
@@ -340,7 +330,7 @@ def _apply(op, args, params):
         dnp = dt.np
     first = None
     mixed = False
-    tracer = HOOKS.tracer
+    tracer = STATE.tracer
     sig = []  # eager: how each value enters the jitted impl (see _eager)
     for i, a in enumerate(args):
         if isinstance(a, Tensor):
@@ -376,7 +366,7 @@ def _apply(op, args, params):
     else:
         out_val = tracer.record(op, args, vals, params)
     out = Tensor._make(out_val, device)
-    if op.differentiable and _gm._state.enabled:
+    if op.differentiable and STATE.grad_enabled:
         needs = [isinstance(a, Tensor) and a._rg for a in args]
         if True in needs and out.dtype.category == 2:  # integer/bool results carry no gradient
             _attach_node(op, args, params, out, needs)
@@ -626,11 +616,11 @@ def _edge(t):
 def apply_inplace(op: Op, self, *args, **params):
     """``self.op_(...)``: compute out of place, then rebind ``self`` to the result, bump its
     version, and make its history the new node's (PyTorch's rebase_history)."""
-    if _gm._state.enabled and self.requires_grad and self.grad_fn is None:
+    if STATE.grad_enabled and self.requires_grad and self.grad_fn is None:
         raise RuntimeError(
             "a leaf Variable that requires grad is being used in an in-place operation. "
             "(Wrap the update in `with torch.no_grad():`, or use an out-of-place op.)")
-    out = _apply(op, (self,) + args, params) if HOOKS.profiler is None else apply(op, self, *args, **params)
+    out = _apply(op, (self,) + args, params) if STATE.profiler is None else apply(op, self, *args, **params)
     if out.shape != self.shape:
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
                            f"shape {list(out.shape)}")
@@ -641,8 +631,8 @@ def apply_inplace(op: Op, self, *args, **params):
                                f"desired output type {_CPP_NAME[self.dtype.name]}")
         out = out.to(self.dtype)
     data = self._data
-    if HOOKS.tracer is not None:  # remember the tensor as it was: the compiler writes back
-        HOOKS.tracer.on_mutate(self)
+    if STATE.tracer is not None:  # remember the tensor as it was: the compiler writes back
+        STATE.tracer.on_mutate(self)
     data.value = out._data.value
     data.version += 1
     node = out.grad_fn
