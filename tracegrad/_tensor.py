@@ -17,6 +17,7 @@ import numpy as np
 from . import _dtype as D
 from ._device import CPU, as_device, device as _device_cls
 from .autograd import engine as _engine_mod
+from ._errors import data_dependent
 from ._state import STATE
 from .autograd.graph import AccumulateGrad, _HookDict, add_hook
 
@@ -259,8 +260,7 @@ class Tensor:
     def _concrete(self, what):
         v = self._data.value
         if not isinstance(v, jax.Array) or isinstance(v, jax.core.Tracer):
-            from .compiler import tracer
-            tracer.data_dependent(what)
+            data_dependent(what)
         return v
 
     def item(self):

@@ -33,7 +33,8 @@ import warnings
 
 from .._state import STATE
 from . import grad_mode as _gm
-from .graph import _FREED_MSG, Node, SavedTensor
+from .._errors import FREED_GRAPH_MSG
+from .graph import Node, SavedTensor
 
 __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
            "InplaceFunction", "NestedIOFunction"]
@@ -107,7 +108,7 @@ class BackwardCFunction(Node, FunctionCtx):
         ``create_graph`` backward they carry their history, so ``backward`` is differentiable
         with respect to saved inputs and outputs."""
         if self._freed:
-            raise RuntimeError(_FREED_MSG)
+            raise RuntimeError(FREED_GRAPH_MSG)
         if self._saved is None:
             return tuple(self.to_save) if self.to_save is not None else ()
         graph = STATE.grad_enabled

@@ -11,12 +11,6 @@ __all__ = ["Node", "AccumulateGrad", "SavedTensor", "RemovableHandle"]
 _seq = itertools.count()
 _handle_ids = itertools.count()
 
-# engine.py sets this: True while a backward pass that does not free the graph is running.
-_FREED_MSG = (
-    "Trying to backward through the graph a second time (or directly access saved tensors "
-    "after they have already been freed). Saved intermediate values of the graph are freed when "
-    "you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward "
-    "through the graph a second time or if you need to access saved tensors after calling backward.")
 
 
 class RemovableHandle:

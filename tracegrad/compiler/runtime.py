@@ -21,12 +21,13 @@ import numpy as np
 from .._tensor import Tensor
 from .._state import STATE
 from ..autograd import grad_mode as _gm
-from ..autograd.graph import _FREED_MSG, Node
+from .._errors import FREED_GRAPH_MSG as _FREED_MSG
+from ..autograd.graph import Node
 from ..autograd import engine as _engine
 from ..autograd import profiler as _profiler
 from ..ops._registry import _edge
 from . import autodiff
-from .tracer import GraphBreak
+from .._errors import GraphBreak
 from ..ir.graph import NodeKind, Value
 
 RECOMPILE_LIMIT = 8

@@ -9,57 +9,16 @@ afresh at each call, never constants baked into it.
 from __future__ import annotations
 
 import functools
-import os
-import sys
 import threading
 
 import jax
 import numpy as np
 
 from .. import _dtype as D
+from .._errors import GraphBreak, data_dependent, user_location  # noqa: F401 (re-exported)
 from ..ir.graph import Graph, Value
 from .._state import STATE
 from ..ops._registry import REGISTRY
-
-_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_JAX_DIR = os.path.dirname(os.path.abspath(jax.__file__))
-
-
-class GraphBreak(RuntimeError):
-    """The traced function needs a tensor's *value* (``if x > 0``, ``.item()``, ...), which a
-    trace cannot know. With ``fullgraph=True`` this is raised; otherwise the call runs eagerly."""
-
-    def __init__(self, what, loc):
-        self.what, self.loc = what, loc
-        where = f"{loc[0]}:{loc[1]}: {loc[2]}" if loc else "<unknown>"
-        super().__init__(
-            f"tracegrad.compile: {what} depends on a tensor's value, which is unknown while tracing "
-            f"(at {where}). Make the branch depend on shapes or Python values, use tg.where() for "
-            f"elementwise choices, move the value-dependent part out of the compiled function, or "
-            f"compile with fullgraph=False to run such calls eagerly.")
-
-
-_SKIP = (_PKG_DIR + os.sep, _JAX_DIR + os.sep, "<tracegrad:",
-         os.path.dirname(os.__file__) + os.sep + "contextlib", os.path.dirname(os.__file__) + os.sep + "functools")
-
-
-def user_location():
-    """(file, line, source) of the innermost frame outside tracegrad and jax."""
-    import linecache
-    f = sys._getframe(1)
-    while f is not None:
-        fn = f.f_code.co_filename
-        if not os.path.abspath(fn).startswith(_SKIP) and not fn.startswith("<tracegrad:"):
-            text = linecache.getline(fn, f.f_lineno).strip()
-            return (os.path.basename(fn), f.f_lineno, text)
-        f = f.f_back
-    return None
-
-
-def data_dependent(what):
-    """Called by Tensor when a concrete value is needed (bool(), item(), numpy(), masks)."""
-    tr = STATE.tracer
-    raise GraphBreak(what, user_location() if tr is not None else None)
 
 
 @functools.lru_cache(maxsize=8192)

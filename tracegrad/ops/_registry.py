@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from .. import _dtype as D
+from .._errors import FREED_GRAPH_MSG, SCALAR_TYPE_NAME
 from .._state import STATE
 from ..autograd.graph import Node, SavedTensor
 
@@ -241,7 +242,7 @@ class OpNode(Node):
     def apply(self, grad_outputs):
         g = grad_outputs[0]
         if self._freed:
-            raise RuntimeError(_graph_freed_msg())
+            raise RuntimeError(FREED_GRAPH_MSG)
         graph = STATE.grad_enabled  # create_graph: the rules' own ops are recorded
         saved = self.saved
         inputs = [None if s is None else (s.unpack(self, graph) if type(s) is SavedTensor else s)
@@ -287,11 +288,6 @@ class OpNode(Node):
             self._freed = True
         self.saved = keep
         self.saved_out = None
-
-
-def _graph_freed_msg():
-    from ..autograd.graph import _FREED_MSG
-    return _FREED_MSG
 
 
 # ----------------------------------------------------------------------------- dispatch
@@ -626,9 +622,8 @@ def apply_inplace(op: Op, self, *args, **params):
                            f"shape {list(out.shape)}")
     if out.dtype is not self.dtype:
         if out.dtype.category > self.dtype.category:  # PyTorch's canCast: no float->int->bool
-            from .._creation import _CPP_NAME  # PyTorch names C++ types here: Float, Long
-            raise RuntimeError(f"result type {_CPP_NAME[out.dtype.name]} can't be cast to the "
-                               f"desired output type {_CPP_NAME[self.dtype.name]}")
+            raise RuntimeError(f"result type {SCALAR_TYPE_NAME[out.dtype.name]} can't be cast to the "
+                               f"desired output type {SCALAR_TYPE_NAME[self.dtype.name]}")
         out = out.to(self.dtype)
     data = self._data
     if STATE.tracer is not None:  # remember the tensor as it was: the compiler writes back

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import _dtype as D
+from .._errors import SCALAR_TYPE_NAME
 from ._registry import Op, Sample, apply, register
 from .shape import _dims, expand, reshape, unsqueeze
 
@@ -87,8 +88,7 @@ _mean.public = mean
 
 
 def _cpp_name(dtype):
-    from .._creation import _CPP_NAME
-    return _CPP_NAME[dtype.name]
+    return SCALAR_TYPE_NAME[dtype.name]
 
 
 def _evenly(g, x, out, dim, keepdim):
