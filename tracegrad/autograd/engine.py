@@ -13,23 +13,12 @@ from __future__ import annotations
 import heapq
 import itertools
 
+from .. import _creation as C
+from .._graph import AccumulateGrad, Node, accumulate_grad
 from .._state import STATE
-from .graph import AccumulateGrad, Node
+from .._tensor import Tensor
 
-__all__ = ["backward", "grad"]
-
-
-class _Lazy:
-    """Modules that import this one, bound on first use: an import statement inside a
-    function costs about a microsecond on every call, and backward() runs a dozen."""
-
-    def __getattr__(self, name):
-        from .. import _creation, _tensor
-        self.Tensor, self.C = _tensor.Tensor, _creation
-        return getattr(self, name)
-
-
-_L = _Lazy()
+__all__ = ["backward", "grad", "run_backward", "GraphRoot", "is_implicit_ones"]
 
 
 class GraphRoot(Node):
@@ -49,7 +38,7 @@ class GraphRoot(Node):
 def _as_tuple(x):
     if x is None:
         return None
-    if isinstance(x, _L.Tensor):
+    if isinstance(x, Tensor):
         return (x,)
     return tuple(x)
 
@@ -73,11 +62,11 @@ def _implicit_ones(t):
     key = (v.shape, v.dtype, t._device)
     a = _ONES.get(key)
     if a is None:
-        ones = _L.C.ones_like(t)
+        ones = C.ones_like(t)
         if STATE.tracer is not None:  # keep the cache to concrete arrays
             return ones
         a = _ONES[key] = ones._data.value
-    return _L.Tensor._make(a, t._device)
+    return Tensor._make(a, t._device)
 
 
 def is_implicit_ones(g) -> bool:
@@ -88,7 +77,6 @@ def is_implicit_ones(g) -> bool:
 
 
 def _make_grads(outputs, grads, is_grads_batched=False):
-    Tensor, C = _L.Tensor, _L.C
     if grads is None and len(outputs) == 1:  # loss.backward(): the loop below, for one output
         t = outputs[0]
         if not t.requires_grad:
@@ -192,7 +180,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
          only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """Gradients of ``outputs`` w.r.t. ``inputs`` (leaves or not), returned as a tuple;
     ``.grad`` attributes are left untouched."""
-    from .. import _creation as C
     if is_grads_batched:
         raise NotImplementedError("autograd.grad(is_grads_batched=True) needs vmap, which tracegrad "
                                   "does not have: loop over the batch of grad_outputs instead")
@@ -366,6 +353,13 @@ def _retain(t, g, create_graph):
     if STATE.tracer is not None:  # deriving a compiled backward: retain at run time
         STATE.tracer.retain(t, g)
         return
-    if not create_graph:
-        g = _L.Tensor._make(g._data.value, g._device)
-    t._grad = g if t._grad is None else t._grad + g
+    accumulate_grad(t, g, create_graph=create_graph, in_place=False)
+
+
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Compute the gradient of this tensor w.r.t. graph leaves (see autograd.backward)."""
+    backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+_tensor_backward.__name__ = _tensor_backward.__qualname__ = "backward"
+Tensor.backward = _tensor_backward  # registered from above, as ops install Tensor's op methods

@@ -50,7 +50,12 @@ import threading
 import time
 import warnings
 
+import jax
+import jax.numpy as jnp
+
+from .._device import _gpus
 from .._state import STATE
+from .._tensor import Tensor
 from .engine import GraphRoot
 
 __all__ = ["profile", "record_function", "region", "EventList", "FunctionEvent",
@@ -202,14 +207,8 @@ class record_function:
         return wrapper
 
 
-_Tensor = None
-
-
 def _shapes(args):
-    global _Tensor
-    if _Tensor is None:
-        from .._tensor import Tensor as _Tensor
-    return [list(a._data.value.shape) if isinstance(a, _Tensor) else [] for a in args]
+    return [list(a._data.value.shape) if isinstance(a, Tensor) else [] for a in args]
 
 
 def _user_stack():
@@ -229,12 +228,9 @@ def _device_barrier():
     """``sync()`` that returns once every GPU has finished the work queued before it, or None
     when jax sees no GPU. A tiny jitted add on each GPU: executions on one device run in
     stream order, so its result is ready only after everything queued earlier."""
-    from .._device import _gpus
     gpus = _gpus()
     if not gpus:
         return None
-    import jax
-    import jax.numpy as jnp
     tick = jax.jit(lambda x: x + 1)
     xs = [jax.device_put(jnp.zeros((), jnp.float32), d) for d in gpus]
 

@@ -14,6 +14,7 @@ import jax
 from .._tensor import Tensor
 from .._state import STATE
 from ..autograd.engine import run_backward
+from ..autograd.graph import RemovableHandle
 from ..ir.graph import Graph, NodeKind, Value
 from ..ir.passes import cse, dce
 from . import codegen
@@ -35,7 +36,6 @@ def trace(entry, fn, flat, tree, args, kwargs):
         # hooks / retain_grad on an input inside the function: replayed on the caller's
         # tensor at every call (as eager registers them at every call)
         entry.input_hooks.append((p.__dict__["_arg_index"], kind, hook))
-        from ..autograd.graph import RemovableHandle
         return RemovableHandle(None) if kind == "hook" else None
 
     for a in flat:
@@ -184,7 +184,6 @@ def _meta_of(v):
 def _sources(fn, flat, captured):
     """For each captured tensor, how the function reaches it (a closure cell, a global, a
     module attribute path): re-checked at each call, so rebinding a name is a cache miss."""
-    from ..nn import Module
     want = {id(t): k for k, t in enumerate(captured)}
     found = {}
 
@@ -192,7 +191,7 @@ def _sources(fn, flat, captured):
         if isinstance(obj, Tensor):
             if id(obj) in want:
                 found.setdefault(want[id(obj)], (getter, desc))
-        elif isinstance(obj, Module):
+        elif is_module(obj):
             for pname, p in list(obj.named_parameters()) + list(obj.named_buffers()):
                 if id(p) in want:
                     found.setdefault(want[id(p)], (lambda flat, g=getter, n=pname: _path(g(flat), n),
@@ -214,9 +213,16 @@ def _sources(fn, flat, captured):
             if gname in g:
                 visit(g[gname], lambda flat, g=g, n=gname: g.get(n), gname)
     for i, a in enumerate(flat):
-        if isinstance(a, Module):
+        if is_module(a):
             visit(a, lambda flat, i=i: flat[i], f"argument {i}")
     return [(k, getter, desc) for k, (getter, desc) in sorted(found.items())]
+
+
+def is_module(obj) -> bool:
+    """Whether ``obj`` is an ``nn.Module``, known by its interface (named parameters and
+    buffers): nn is a layer above the compiler, which does not import it."""
+    t = type(obj)
+    return callable(getattr(t, "named_parameters", None)) and callable(getattr(t, "named_buffers", None))
 
 
 def _global_names(code):

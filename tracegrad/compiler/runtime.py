@@ -25,7 +25,8 @@ from .._errors import FREED_GRAPH_MSG as _FREED_MSG
 from ..autograd.graph import Node
 from ..autograd import engine as _engine
 from ..autograd import profiler as _profiler
-from ..ops._registry import _edge
+from .._device import as_device
+from .._graph import gradient_edge as _edge
 from . import autodiff
 from .._errors import GraphBreak
 from ..ir.graph import NodeKind, Value
@@ -594,7 +595,6 @@ class CompiledFunctionBackward(Node):
     def _replay(self, grad_outputs):
         """create_graph=True: run the user's function eagerly (recording), then the eager
         engine with create_graph, so second derivatives are exact."""
-        from ..autograd.engine import run_backward
         args, kwargs = self.call
         with _gm.enable_grad():
             out = self.cf.fn(*args, **kwargs)
@@ -607,7 +607,7 @@ class CompiledFunctionBackward(Node):
             targets.append(tensors[i] if kind == "arg" else self.entry.captured[i][0])
         if not pairs:
             return [None] * len(targets)
-        res = run_backward([o for o, _ in pairs], [g for _, g in pairs], True, True,
+        res = _engine.run_backward([o for o, _ in pairs], [g for _, g in pairs], True, True,
                            inputs=targets, accumulate=False)
         return list(res)
 
@@ -652,7 +652,6 @@ def make_hook_callback(fn, gv: Value, device=None):
     sees a tensor on ``device``, the device of the gradient it hooks (as in eager)."""
     from jax.experimental import io_callback
     shape, dtype = gv.shape, gv.dtype
-    from .._device import as_device
     device = as_device(device)
 
     def host(x):
@@ -676,8 +675,7 @@ def make_hook_callback(fn, gv: Value, device=None):
 
 def compiled_function(fn, fullgraph=False, dynamic=None, differentiate=False):
     """A CompiledFunction for a function or an ``nn.Module`` (its ``__call__``)."""
-    from ..nn import Module
-    if isinstance(fn, Module):
+    if autodiff.is_module(fn):
         cf = CompiledFunction(fn.__call__, fullgraph, dynamic, differentiate)
         cf.__name__ = type(fn).__name__
         return cf

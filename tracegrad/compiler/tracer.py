@@ -17,7 +17,9 @@ import numpy as np
 from .. import _dtype as D
 from .._errors import GraphBreak, data_dependent, user_location  # noqa: F401 (re-exported)
 from ..ir.graph import Graph, Value
+from .._graph import accumulate_grad
 from .._state import STATE
+from .._tensor import Tensor
 from ..ops._registry import REGISTRY
 
 
@@ -114,7 +116,6 @@ class Tracer:
         return self._call(REGISTRY["convert"], [v], {"dtype": d})
 
     def record(self, op, args, vals, params):
-        from .._tensor import Tensor
         ins = []
         for a, v in zip(args, vals):
             if isinstance(a, Tensor):
@@ -135,8 +136,7 @@ class Tracer:
     # ---------------------------------------------------------------- hooks in the backward
     def hook(self, fn, g, what="hook"):
         """A tensor hook met while deriving the backward: becomes a host callback node."""
-        from .._tensor import Tensor
-        from .runtime import make_hook_callback
+        from .runtime import make_hook_callback  # runtime imports this module
         gv = self.value_of(g)
         out = self.graph.hook(gv, make_hook_callback(fn, gv, g._device), what=what, loc=self.loc)
         return Tensor._make(out, g._device)
@@ -144,15 +144,13 @@ class Tracer:
     def retain(self, t, g):
         """retain_grad() met while deriving the backward: a host callback stores ``.grad`` on
         the call's output tensor (for an output) or on the proxy (for an intermediate)."""
-        from .runtime import _current
-        from .._tensor import Tensor
+        from .runtime import _current  # runtime imports this module
         nr = self.out_index.get(id(t))
 
         def retain_grad(gt):
             target = _current.node.outputs[nr]() if nr is not None else t
             if target is not None:
-                target._grad = gt if target._grad is None else Tensor._make(
-                    target._grad._data.value + gt._data.value, gt._device)
+                accumulate_grad(target, gt, create_graph=False, in_place=False)
             return None
         self.hook(retain_grad, g, what="retain_grad")
 
@@ -166,7 +164,6 @@ def is_tracing() -> bool:
 
 def proxy(value: Value, like, requires_grad):
     """A proxy tensor for an input Value, with the autograd facts of ``like``."""
-    from .._tensor import Tensor
     t = Tensor._make(value, like.device if like is not None else None)
     if like is not None and like.grad_fn is not None and requires_grad:
         t._rg = True

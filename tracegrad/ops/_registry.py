@@ -9,7 +9,7 @@ compiler (which runs the rule on IR values to generate the backward program).
 
 VJP rules take ``(g, *inputs, out=..., **params)`` and return the gradient for one input
 (a tuple of rules, one per input) or for all inputs (``vjp_all``). Gradients may come back
-in the broadcast shape: ``OpNode`` reduces them to each input's shape once (``sum_to``) and
+in the broadcast shape: ``OpNode`` reduces them to each input's shape once (``unbroadcast``) and
 casts them to its dtype, so no rule undoes broadcasting itself.
 """
 from __future__ import annotations
@@ -23,12 +23,15 @@ import jax
 
 import numpy as np
 
+from .. import _creation
 from .. import _dtype as D
 from .._errors import FREED_GRAPH_MSG, SCALAR_TYPE_NAME
+from .._graph import Node, SavedTensor, gradient_edge as _edge
 from .._state import STATE
-from ..autograd.graph import Node, SavedTensor
+from .._tensor import Tensor as _Tensor, _Storage
 
-__all__ = ["Op", "REGISTRY", "register", "apply", "apply_inplace", "OpNode", "Sample", "Const"]
+__all__ = ["Op", "REGISTRY", "register", "apply", "apply_inplace", "OpNode", "Sample", "Const",
+           "unbroadcast"]
 
 REGISTRY: dict[str, "Op"] = {}
 
@@ -192,16 +195,16 @@ class Sample:
         ``arrays`` in turn for the shape args, and each ``Const`` as its Python scalar or a
         tensor that does not require grad (cast to ``float_consts`` if floating and given).
         ``lib`` is tracegrad (the default) or torch, so one sample serves comparisons."""
-        if lib is None:
-            import tracegrad as lib
-        dtype = lib.float64 if dtype is None else dtype
+        make = _creation.tensor if lib is None else lib.tensor
+        if dtype is None:
+            dtype = D.float64 if lib is None else lib.float64
         it = iter(arrays)
         out = []
         for a in self.args:
             if not isinstance(a, Const):
-                out.append(lib.tensor(next(it), dtype=dtype, requires_grad=requires_grad))
+                out.append(make(next(it), dtype=dtype, requires_grad=requires_grad))
             elif isinstance(a.value, (list, tuple, np.ndarray)):
-                t = lib.tensor(a.value)
+                t = make(a.value)
                 out.append(t.to(float_consts) if float_consts is not None and t.is_floating_point() else t)
             else:
                 out.append(a.value)
@@ -265,11 +268,8 @@ class OpNode(Node):
                 continue
             shape, dt = meta[i]
             v = gi._data.value  # (what .shape/.dtype read, without building a Size/dtype)
-            if v.shape != shape:
-                gi = sum_to(gi, shape)
-                v = gi._data.value
-            if _FROM_NP.get(v.dtype) is not dt:
-                gi = gi.to(dt)
+            if v.shape != shape or _FROM_NP.get(v.dtype) is not dt:
+                gi = unbroadcast(gi, shape, dt)
             grads[i] = gi
         return grads
 
@@ -291,8 +291,6 @@ class OpNode(Node):
 
 
 # ----------------------------------------------------------------------------- dispatch
-
-_Tensor = None  # set by _tensor.py (import cycle)
 
 
 def _cast(t, v, d):
@@ -601,14 +599,6 @@ def _save(a, kind):
     return SavedTensor(a) if kind == "full" else Meta(a)
 
 
-def _edge(t):
-    if t.grad_fn is not None:
-        return (t.grad_fn, t._output_nr)
-    if t._rg:
-        return (t._accumulator(), 0)
-    return _NO_EDGE
-
-
 def apply_inplace(op: Op, self, *args, **params):
     """``self.op_(...)``: compute out of place, then rebind ``self`` to the result, bump its
     version, and make its history the new node's (PyTorch's rebase_history)."""
@@ -647,13 +637,19 @@ def apply_inplace(op: Op, self, *args, **params):
 
 def _privatise(s, data):
     if type(s) is SavedTensor and s.data is data:
-        from .._tensor import _Storage
         s.data = _Storage(s.value)
         s.version = 0
     return s
 
 
-def sum_to(g, shape):
-    """Reduce a broadcast gradient to ``shape`` (the one place broadcasting is undone)."""
-    from .shape import sum_to_size
-    return sum_to_size(g, shape)
+def unbroadcast(g, shape, dtype):
+    """The gradient ``g`` made fit for an input of ``shape`` and ``dtype``: broadcasting undone
+    (summed down to ``shape``) and cast to ``dtype``. The one place this is done, for every
+    op's rules (``OpNode.apply``) and every custom ``autograd.Function``'s backward. It runs
+    ops (``sum_to_size``, found by name: shape.py registers it above this module), so under
+    ``create_graph`` and in traces it is recorded like the rule's own ops."""
+    if tuple(g._data.value.shape) != tuple(shape):
+        g = apply(REGISTRY["sum_to_size"], g, shape=tuple(shape))
+    if g.dtype is not dtype:
+        g = g.to(dtype)
+    return g
