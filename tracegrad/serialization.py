@@ -27,6 +27,7 @@ copy, and each tensor tracegrad writes is a contiguous storage of its own shape.
 """
 from __future__ import annotations
 
+import _codecs
 import _compat_pickle
 import collections
 import contextlib
@@ -374,7 +375,7 @@ def _torch_names(loader):
         "torch.Size": Size,
         "torch.device": _device_cls,
         "torch.serialization._get_layout": _layout,
-        "_codecs.encode": __import__("_codecs").encode,  # bytes, in protocol 2
+        "_codecs.encode": _codecs.encode,  # bytes, in protocol 2
         "builtins.bytearray": bytearray,
         "builtins.set": set,
         "builtins.complex": complex,
