@@ -202,8 +202,6 @@ class Tensor:
     def register_hook(self, hook):
         """Register ``hook(grad) -> Tensor or None`` to run when this tensor's gradient is
         computed; a returned tensor replaces the gradient. Returns a handle with ``.remove()``."""
-        if "_input_of" in self.__dict__:  # an input proxy while tracing: replayed per call
-            return self._input_of("hook", self, hook)
         if not self._rg:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if not callable(hook):
@@ -216,8 +214,6 @@ class Tensor:
 
     def retain_grad(self):
         """Keep ``.grad`` for this non-leaf tensor after backward (no-op on leaves)."""
-        if "_input_of" in self.__dict__:
-            return self._input_of("retain", self, None)
         if not self._rg:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is None or self._retains:

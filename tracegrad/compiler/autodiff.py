@@ -14,10 +14,11 @@ import jax
 from .._tensor import Tensor
 from ..autograd import grad_mode as _gm
 from ..autograd.engine import run_backward
+from ..autograd.graph import Node
 from ..ir.graph import Graph, NodeKind, Value
 from ..ir.passes import cse, dce
 from . import codegen
-from .tracer import Tracer, proxy
+from .tracer import Tracer, end_recording, proxy
 
 
 def _is_tensor(x):
@@ -31,19 +32,17 @@ def trace(entry, fn, flat, tree, args, kwargs):
     proxies = {}
     entry.input_hooks = []
 
-    def record_input_hook(kind, p, hook):
+    def record_input_hook(p, hook):
         # hooks / retain_grad on an input inside the function: replayed on the caller's
         # tensor at every call (as eager registers them at every call)
-        entry.input_hooks.append((p.__dict__["_arg_index"], kind, hook))
-        from ..autograd.graph import RemovableHandle
-        return RemovableHandle(None) if kind == "hook" else None
+        entry.input_hooks.append((index_of[id(p)], "hook" if hook is not None else "retain", hook))
 
+    index_of = {}
     for a in flat:
         if isinstance(a, Tensor) and id(a) not in proxies:  # Parameters too
             v = fwd.input(a.shape, a._data.value.dtype, "arg", payload=len(tensors), name=f"a{len(tensors)}")
-            p = proxy(v, a, a.requires_grad)
-            p.__dict__["_input_of"] = record_input_hook
-            p.__dict__["_arg_index"] = len(tensors)
+            p = proxy(v, a, a.requires_grad, record_input_hook)
+            index_of[id(p)] = len(tensors)
             proxies[id(a)] = p
             tensors.append(a)
     pflat = [proxies[id(a)] if isinstance(a, Tensor) else a for a in flat]
@@ -76,7 +75,7 @@ def _undo_mutations(tracer):
 def _finish(entry, fn, fwd, tracer, tensors, proxies, out, flat):
     arg_proxies = [proxies[id(t)] for t in tensors]
     for p in arg_proxies:
-        p.__dict__.pop("_input_of", None)
+        end_recording(p)
 
     # outputs
     if isinstance(out, Tensor):
@@ -143,7 +142,7 @@ def _finish(entry, fn, fwd, tracer, tensors, proxies, out, flat):
     entry.ops = [n.op.name for n in fwd.nodes if n.kind is NodeKind.CALL]
 
     targets, target_tensors = [], []
-    if diff and _gm._state.enabled:
+    if diff:  # grad mode may have been on inside only (enable_grad within the function)
         for i, p in enumerate(arg_proxies):
             if p.requires_grad:
                 targets.append(("arg", i))
@@ -235,6 +234,47 @@ def _path(obj, dotted):
     return obj
 
 
+class _Cut(Node):
+    """Where the traced graph meets a target (an input that gets a gradient): the backward
+    program stops here and hands the gradient to the call's CompiledFunctionBackward. The
+    target's own node (its hooks, retain_grad, the eager graph behind it) is left to the eager
+    engine, which reaches it after the compiled backward -- so each runs once per backward."""
+
+    def __init__(self, num_outputs):
+        super().__init__(())
+        self.num_outputs = num_outputs
+
+
+def _cut_at_targets(diff_proxies, target_tensors):
+    """Point the traced autograd nodes' edges into each target at a ``_Cut`` of their own,
+    and return stand-in tensors to capture the targets' gradients at those cuts."""
+    cuts = {}
+    stand_ins = []
+    for t in target_tensors:
+        node, nr = t.grad_fn, t._output_nr
+        if node is None:
+            node, nr = t._accumulator(), 0
+        cut = cuts.get(id(node))
+        if cut is None:
+            cut = cuts[id(node)] = _Cut(node.num_outputs)
+        s = Tensor._make(None, t._device)
+        s._rg, s.grad_fn, s._output_nr = True, cut, nr
+        stand_ins.append(s)
+    seen = set()
+    stack = [p.grad_fn for p in diff_proxies]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        nexts = node.next_functions
+        if any(n is not None and id(n) in cuts for n, _ in nexts):
+            node.next_functions = tuple((cuts[id(n)], nr) if n is not None and id(n) in cuts
+                                        else (n, nr) for n, nr in nexts)
+        stack.extend(n for n, _ in node.next_functions if n is not None and id(n) not in seen)
+    return stand_ins
+
+
 def _derive_backward(entry, fwd, fwd_tracer, diff_proxies, target_tensors):
     bwd = Graph(f"{entry.fn_name}_backward")
     gts = []
@@ -247,8 +287,9 @@ def _derive_backward(entry, fwd, fwd_tracer, diff_proxies, target_tensors):
     # captured tensors met again in the backward (values saved by rules) are residuals
     btr.fwd_arrays = {id(t._data.value): v for t, v in fwd_tracer.captured.values()}
     btr.out_index = {id(p): nr for nr, p in enumerate(diff_proxies)}
+    cut_targets = _cut_at_targets(diff_proxies, target_tensors)
     with btr:
-        grads = run_backward(diff_proxies, gts, True, False, inputs=target_tensors, accumulate=False)
+        grads = run_backward(diff_proxies, gts, True, False, inputs=cut_targets, accumulate=False)
         outs = [btr.value_of(g) if g is not None else None for g in grads]
     entry.grad_present = [o is not None for o in outs]
     bwd.outputs = [o for o in outs if o is not None]

@@ -319,12 +319,11 @@ class CompiledFunction:
         return entry
 
     def _run(self, entry, tensors, flat, tree, args, kwargs):
-        grad_enabled = _gm._state.enabled
         vals = [t._data.value for t in tensors]
         if entry.captured:
             vals += [c[0]._data.value for c in entry.captured]
         grads = None
-        if entry.joint_on and grad_enabled:
+        if entry.joint_on:
             res, grads = self._run_joint(entry, vals)
         elif not entry.compiled:
             t0 = time.perf_counter()
@@ -346,7 +345,7 @@ class CompiledFunction:
             entry.captured[0][0]._device if entry.captured else None)
         if entry.plain:  # one program output, nothing else to replay
             out = Tensor._make(res[0], device)
-            if entry.diff_outputs and grad_enabled:
+            if entry.diff_outputs:  # (grad mode may be on inside only)
                 self._attach(entry, out, tensors, res, vals, (args, kwargs), grads)
             return out
         outs = []
@@ -376,7 +375,7 @@ class CompiledFunction:
                     tensors[i].retain_grad()
         if entry.grad_mode_after is not None:
             _gm._state.enabled = entry.grad_mode_after
-        if entry.diff_outputs and grad_enabled:
+        if entry.diff_outputs:  # (grad mode may be on inside only)
             node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals,
                                             (args, kwargs), self, grads)
             node.outputs = [weakref.ref(outs[i]) for i in entry.diff_outputs]

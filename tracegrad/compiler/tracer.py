@@ -17,6 +17,8 @@ import jax
 import numpy as np
 
 from .. import _dtype as D
+from .._tensor import Tensor
+from ..autograd.graph import RemovableHandle
 from ..ir.graph import Graph, Value
 from ..ops._registry import HOOKS, REGISTRY
 
@@ -154,7 +156,6 @@ class Tracer:
         return self._call(REGISTRY["convert"], [v], {"dtype": d})
 
     def record(self, op, args, vals, params):
-        from .._tensor import Tensor
         ins = []
         for a, v in zip(args, vals):
             if isinstance(a, Tensor):
@@ -175,7 +176,6 @@ class Tracer:
     # ---------------------------------------------------------------- hooks in the backward
     def hook(self, fn, g, what="hook"):
         """A tensor hook met while deriving the backward: becomes a host callback node."""
-        from .._tensor import Tensor
         from .runtime import make_hook_callback
         gv = self.value_of(g)
         out = self.graph.hook(gv, make_hook_callback(fn, gv, g._device), what=what, loc=self.loc)
@@ -185,7 +185,6 @@ class Tracer:
         """retain_grad() met while deriving the backward: a host callback stores ``.grad`` on
         the call's output tensor (for an output) or on the proxy (for an intermediate)."""
         from .runtime import _current
-        from .._tensor import Tensor
         nr = self.out_index.get(id(t))
 
         def retain_grad(gt):
@@ -204,10 +203,42 @@ def is_tracing() -> bool:
     return HOOKS.tracer is not None
 
 
-def proxy(value: Value, like, requires_grad):
-    """A proxy tensor for an input Value, with the autograd facts of ``like``."""
-    from .._tensor import Tensor
+class InputProxy(Tensor):
+    """The proxy of a compiled function's tensor argument while it is traced.
+
+    A hook or ``retain_grad`` registered on an argument inside the function is meant for
+    the caller's tensor, and eager registers it at every call: so the trace records it, and
+    each call of the program registers it on that call's argument (see ``InputHook``)."""
+
+    __slots__ = ()
+
+    def register_hook(self, hook):
+        record = self.__dict__.get("_record")
+        if record is None:  # the trace is over: an ordinary tensor from now on
+            return super().register_hook(hook)
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if not callable(hook):
+            raise TypeError(f"register_hook expects a callable, got {type(hook).__name__}")
+        record(self, hook)
+        return RemovableHandle(None)
+
+    def retain_grad(self):
+        record = self.__dict__.get("_record")
+        if record is None:
+            return super().retain_grad()
+        if not self._rg:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        record(self, None)
+
+
+def proxy(value: Value, like, requires_grad, record=None):
+    """A proxy tensor for an input Value, with the autograd facts of ``like``; ``record(proxy,
+    hook or None)`` receives hooks and retain_grad registered on it while tracing."""
     t = Tensor._make(value, like.device if like is not None else None)
+    t.__class__ = InputProxy
+    if record is not None:
+        t.__dict__["_record"] = record
     if like is not None and like.grad_fn is not None and requires_grad:
         t._rg = True
         t.grad_fn = like.grad_fn
@@ -215,6 +246,10 @@ def proxy(value: Value, like, requires_grad):
     else:
         t._rg = bool(requires_grad)
     return t
+
+
+def end_recording(p):
+    p.__dict__.pop("_record", None)
 
 
 def dtype_of(v) -> D.dtype:
