@@ -168,6 +168,8 @@ class Tensor:
 
     @grad.setter
     def grad(self, value):
+        from .compiler.tracer import not_compiled  # upward, like _concrete's (moves to _state)
+        not_compiled("assigning .grad", "the assignment would happen once, at trace time")
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
@@ -248,6 +250,8 @@ class Tensor:
     def data(self, other):
         if not isinstance(other, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(other).__name__}")
+        from .compiler.tracer import not_compiled  # upward, like _concrete's (moves to _state)
+        not_compiled("assigning .data", "the assignment would happen once, at trace time")
         self._data = _Storage(other._data.value)
         self._device = other._device
 

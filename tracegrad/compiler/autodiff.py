@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import jax
 
+from .. import _creation
 from .._tensor import Tensor
 from ..autograd import grad_mode as _gm
 from ..autograd.engine import run_backward
@@ -18,7 +19,7 @@ from ..autograd.graph import Node
 from ..ir.graph import Graph, NodeKind, Value
 from ..ir.passes import cse, dce
 from . import codegen
-from .tracer import Tracer, end_recording, proxy
+from .tracer import GraphBreak, Tracer, end_recording, proxy
 
 
 def _is_tensor(x):
@@ -52,12 +53,17 @@ def trace(entry, fn, flat, tree, args, kwargs):
         pargs, pkwargs = jax.tree_util.tree_unflatten(tree, pflat)
     tracer = Tracer(fwd)
     grad_mode = _gm._state.enabled
+    rng = _creation.default_generator.get_state()
     try:
         with tracer:
             out = fn(*pargs, **pkwargs)
+        tracer.check_leaks([proxies[id(t)] for t in tensors])
         entry.grad_mode_after = _gm._state.enabled if _gm._state.enabled != grad_mode else None
         _gm._state.enabled = grad_mode  # the rest of the trace runs in the caller's mode
         _finish(entry, fn, fwd, tracer, tensors, proxies, out, flat)
+    except GraphBreak:
+        _creation.default_generator.set_state(rng)  # the eager run then draws what eager would
+        raise
     finally:
         _gm._state.enabled = grad_mode if entry.__dict__.get("grad_mode_after") is None \
             else entry.grad_mode_after

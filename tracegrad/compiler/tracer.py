@@ -40,6 +40,33 @@ class GraphBreak(RuntimeError):
             f"compile with fullgraph=False to run such calls eagerly.")
 
 
+class NotCompiled(GraphBreak):
+    """A call that the compiler does not compile into a program yet (``Tensor.backward()``,
+    ``optimizer.step()``, assigning ``.grad``/``.data`` of a tensor from outside): a graph
+    break, so that the function runs eagerly (fullgraph=False) and no traced value ever
+    reaches a ``.grad``, a parameter or an optimizer's state."""
+
+    def __init__(self, what, loc, why):
+        self.what, self.loc = what, loc
+        where = f" (at {loc[0]}:{loc[1]}: {loc[2]})" if loc else ""
+        RuntimeError.__init__(
+            self, f"tracegrad.compile: {what} inside a compiled function is not compiled into the "
+            f"program{where}: {why}. Compile the forward only (return the loss) and call "
+            f".backward() and optimizer.step() outside, or compile with fullgraph=False to run "
+            f"such calls eagerly.")
+
+
+_NOT_COMPILED_WHY = "it would run once, at trace time, and leave traced values in .grad"
+
+
+def not_compiled(what, why=_NOT_COMPILED_WHY):
+    """Called where a traced function reaches ``what`` (see ``NotCompiled``): raises it
+    while a forward is traced; does nothing otherwise."""
+    tr = HOOKS.tracer
+    if tr is not None:
+        tr.not_compiled(what, why)
+
+
 _SKIP = (_PKG_DIR + os.sep, _JAX_DIR + os.sep, "<tracegrad:",
          os.path.dirname(os.__file__) + os.sep + "contextlib", os.path.dirname(os.__file__) + os.sep + "functools")
 
@@ -107,6 +134,7 @@ class Tracer:
         self.fwd_arrays = {}    # backward tracer: id(array of a forward-captured tensor) -> Value
         self.out_index = {}     # backward tracer: id(output proxy) -> output number
         self.mutated = {}       # id(storage) -> (tensor, old value, version, grad_fn, rg, output_nr)
+        self._before = {}       # id(storage) -> (.grad, storage) of a captured tensor when captured
 
     # ---------------------------------------------------------------- install
     def __enter__(self):
@@ -140,7 +168,30 @@ class Tracer:
         if c is None:
             val = self.graph.input(v.shape, v.dtype, "captured", payload=t)
             c = self.captured[key] = (t, val)
+            self._before[key] = (t._grad, t._data)
         return c[1]
+
+    def not_compiled(self, what, why=_NOT_COMPILED_WHY):
+        if self.parent is None:  # (deriving a backward runs the engine on purpose)
+            raise NotCompiled(what, user_location(), why)
+
+    def check_leaks(self, arg_proxies):
+        """After the function ran: no traced value may stay in a ``.grad`` or ``.data`` of a
+        tensor from outside (put back as it was, then a graph break)."""
+        for key, (t, _) in self.captured.items():
+            grad, storage = self._before[key]
+            if t._data is not storage:
+                t._data = storage
+                raise NotCompiled("assigning .data of a tensor from outside", None,
+                                  "the assignment would happen once, at trace time")
+            if t._grad is not grad and t._grad is not None and isinstance(t._grad._data.value, Value):
+                t._grad = grad
+                raise NotCompiled("assigning .grad of a tensor from outside", None,
+                                  "the assignment would happen once, at trace time")
+        for i, p in enumerate(arg_proxies):
+            if p._grad is not None:
+                raise NotCompiled(f"assigning .grad of argument {i}", None,
+                                  "the assignment would happen once, at trace time, to a proxy")
 
     def on_mutate(self, t):
         """An in-place op is about to rebind ``t``: keep what it was, so the trace can be undone

@@ -14,6 +14,7 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..autograd.graph import _HookDict, add_hook
+from ..compiler.tracer import not_compiled
 from .parameter import Parameter
 
 __all__ = ["Module"]
@@ -500,6 +501,7 @@ def _assign(mod, name, old, value):
 def _zero_grad(p, set_to_none):
     if p._grad is None:
         return
+    not_compiled("zero_grad()", "it would reset .grad once, at trace time, not at every call")
     if set_to_none:
         p._grad = None
         return

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from .._tensor import Tensor
 from ..autograd.grad_mode import enable_grad, no_grad
+from ..compiler.tracer import not_compiled
 
 __all__ = ["Optimizer"]
 
@@ -76,6 +77,8 @@ class Optimizer:
     def step(self, closure=None):
         """One update of every parameter that has a gradient (in place, under no_grad); the
         loss ``closure()`` returns, when given, is computed first with grad enabled."""
+        not_compiled("optimizer.step()", "it would update the parameters and the optimizer's state "
+                     "once, at trace time, from traced values")
         loss = None
         if closure is not None:
             with enable_grad():
