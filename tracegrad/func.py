@@ -15,7 +15,7 @@ from ._creation import zeros_like as _zeros_like
 from ._tensor import Tensor
 from .autograd import grad_mode as _gm
 from .autograd.engine import grad as _autograd_grad
-from .compiler.runtime import compiled_function
+from .compiler.call import compiled_function
 
 __all__ = ["grad", "value_and_grad", "vjp"]
 

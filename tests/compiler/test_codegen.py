@@ -127,7 +127,7 @@ def test_ir_text(compiled_cd):
 
 def test_traced_graphs_pass_lint(compiled_cd):
     e = compiled_cd._entry()
-    assert e.fwd_graph.lint() and e.bwd_graph.lint()
+    assert e.program.forward.lint() and e.program.backward.graph.lint()
 
 
 def _bad_graph(kind):

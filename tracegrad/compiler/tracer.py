@@ -9,9 +9,9 @@ afresh at each call, never constants baked into it.
 from __future__ import annotations
 
 import functools
+import linecache
 import os
 import sys
-import threading
 
 import jax
 import numpy as np
@@ -21,6 +21,7 @@ from .._tensor import Tensor
 from ..autograd.graph import RemovableHandle
 from ..ir.graph import Graph, Value
 from ..ops._registry import HOOKS, REGISTRY
+from .callbacks import hook_callback, retain_grad_hook
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _JAX_DIR = os.path.dirname(os.path.abspath(jax.__file__))
@@ -73,7 +74,6 @@ _SKIP = (_PKG_DIR + os.sep, _JAX_DIR + os.sep, "<tracegrad:",
 
 def user_location():
     """(file, line, source) of the innermost frame outside tracegrad and jax."""
-    import linecache
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
@@ -227,27 +227,14 @@ class Tracer:
     # ---------------------------------------------------------------- hooks in the backward
     def hook(self, fn, g, what="hook"):
         """A tensor hook met while deriving the backward: becomes a host callback node."""
-        from .runtime import make_hook_callback
         gv = self.value_of(g)
-        out = self.graph.hook(gv, make_hook_callback(fn, gv, g._device), what=what, loc=self.loc)
+        out = self.graph.hook(gv, hook_callback(fn, gv, g._device), what=what, loc=self.loc)
         return Tensor._make(out, g._device)
 
     def retain(self, t, g):
         """retain_grad() met while deriving the backward: a host callback stores ``.grad`` on
         the call's output tensor (for an output) or on the proxy (for an intermediate)."""
-        from .runtime import _current
-        nr = self.out_index.get(id(t))
-
-        def retain_grad(gt):
-            target = _current.node.outputs[nr]() if nr is not None else t
-            if target is not None:
-                target._grad = gt if target._grad is None else Tensor._make(
-                    target._grad._data.value + gt._data.value, gt._device)
-            return None
-        self.hook(retain_grad, g, what="retain_grad")
-
-
-_local = threading.local()
+        self.hook(retain_grad_hook(t, self.out_index.get(id(t))), g, what="retain_grad")
 
 
 def is_tracing() -> bool:
