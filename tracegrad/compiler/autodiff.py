@@ -43,9 +43,30 @@ class _Cut(Node):
         self.num_outputs = num_outputs
 
 
+def _name_gradient(g, of):
+    """Name the backward Value ``g`` -- the gradient of the forward value named ``of`` --
+    ``g_<of>``, unless it already has a name of its own (an input, or a gradient named
+    after a value nearer the output)."""
+    v = g._data.value
+    if isinstance(v, Value) and v.node.kind is not NodeKind.INPUT and not v.name.startswith("g_"):
+        v.graph.rename(v, f"g_{of}")
+
+
+def _naming_apply(node, of):
+    apply = node.apply
+
+    def named_apply(grad_outputs):
+        g = grad_outputs[0]
+        if g is not None:
+            _name_gradient(g, of)
+        return apply(grad_outputs)
+    return named_apply
+
+
 def _cut_at_targets(diff_outputs, targets):
     """Point the traced autograd nodes' edges into each target at a ``_Cut`` of their own,
-    and return stand-in tensors to capture the targets' gradients at those cuts."""
+    and return stand-in tensors to capture the targets' gradients at those cuts. Each traced
+    node also names the gradient it receives after its forward value (``g_t3``)."""
     cuts = {}
     stand_ins = []
     for t in targets:
@@ -65,6 +86,9 @@ def _cut_at_targets(diff_outputs, targets):
         if id(node) in seen:
             continue
         seen.add(id(node))
+        meta = node._metadata
+        if meta and "value" in meta and node.num_outputs == 1:
+            node.apply = _naming_apply(node, meta["value"].name)
         nexts = node.next_functions
         if any(n is not None and id(n) in cuts for n, _ in nexts):
             node.next_functions = tuple((cuts[id(n)], nr) if n is not None and id(n) in cuts
@@ -73,10 +97,19 @@ def _cut_at_targets(diff_outputs, targets):
     return stand_ins
 
 
+def _input_name(fwd_tracer, t):
+    """The forward program's name for target ``t`` (an argument or a captured tensor)."""
+    c = fwd_tracer.captured.get(id(t._data))
+    if c is not None:
+        return c[1].name
+    v = t._data.value
+    return v.name if isinstance(v, Value) else None
+
+
 def derive(name, fwd_tracer, diff_outputs, targets) -> Derivation:
     """The backward of the traced tensors ``diff_outputs`` (proxies whose grad_fn is the
     trace's history) with respect to ``targets`` (argument proxies and captured tensors)."""
-    bwd = Graph(f"{name}_backward")
+    bwd = Graph(f"{name}_backward", prefix="b")  # b0, b1, ...: beside the forward's names
     seeds = []
     for nr, p in enumerate(diff_outputs):
         v = p._data.value
@@ -92,6 +125,12 @@ def derive(name, fwd_tracer, diff_outputs, targets) -> Derivation:
         outs = [btr.value_of(g) if g is not None else None for g in grads]
     bwd.outputs = [o for o in outs if o is not None]
     cse(bwd)
+    # a returned gradient is named after its input (g_x, g_model_0_weight): the labels
+    present = [t for t, o in zip(targets, outs) if o is not None]
+    for t, o in zip(present, bwd.outputs):
+        of = _input_name(fwd_tracer, t)
+        if of and o.node.kind is NodeKind.CALL and sum(x is o for x in bwd.outputs) == 1:
+            bwd.rename(o, f"g_{of}")
     dce(bwd)
     # drop inputs nothing reads any more (their residuals need not be kept alive)
     used = {id(a) for n in bwd.nodes for a in n.args if isinstance(a, Value)} | {id(o) for o in bwd.outputs}

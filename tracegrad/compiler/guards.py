@@ -86,7 +86,7 @@ def miss_reason(last, desc):
 
 def check_captured(program, flat=None):
     """None when the program's captured tensors still hold, else why not."""
-    for k, getter, desc in program.captured_sources:
+    for k, getter, desc, _ in program.captured_sources:
         if getter(flat) is not program.captured[k].tensor:
             return f"`{desc}` now refers to another tensor than the one captured when traced"
     for k, (t, shape, dtype, rg) in enumerate(program.captured):
@@ -120,35 +120,36 @@ def captured_sources(fn, flat, captured):
     want = {id(t): k for k, t in enumerate(captured)}
     found = {}
 
-    def visit(obj, getter, desc):
+    def visit(obj, getter, desc, name):
         if isinstance(obj, Tensor):
             if id(obj) in want:
-                found.setdefault(want[id(obj)], (getter, desc))
+                found.setdefault(want[id(obj)], (getter, desc, name))
         elif is_module(obj):
             for pname, p in list(obj.named_parameters()) + list(obj.named_buffers()):
                 if id(p) in want:
                     found.setdefault(want[id(p)], (lambda flat, g=getter, n=pname: _path(g(flat), n),
-                                                   f"{desc}.{pname}"))
+                                                   f"{desc}.{pname}", f"{name}.{pname}"))
 
     target = getattr(fn, "__func__", fn)
     owner = getattr(fn, "__self__", None)
     if owner is not None:
-        visit(owner, lambda flat, o=owner: o, type(owner).__name__)
+        visit(owner, lambda flat, o=owner: o, type(owner).__name__, "self")
     code = getattr(target, "__code__", None)
     if code is not None:
         for cname, cell in zip(code.co_freevars, getattr(target, "__closure__", None) or ()):
             try:
-                visit(cell.cell_contents, lambda flat, c=cell: c.cell_contents, cname)
+                visit(cell.cell_contents, lambda flat, c=cell: c.cell_contents, cname, cname)
             except ValueError:  # empty cell
                 pass
         g = getattr(target, "__globals__", {})
         for gname in _global_names(code):
             if gname in g:
-                visit(g[gname], lambda flat, g=g, n=gname: g.get(n), gname)
+                visit(g[gname], lambda flat, g=g, n=gname: g.get(n), gname, gname)
     for i, a in enumerate(flat):
         if is_module(a):
-            visit(a, lambda flat, i=i: flat[i], f"argument {i}")
-    return tuple(CapturedSource(k, getter, desc) for k, (getter, desc) in sorted(found.items()))
+            visit(a, lambda flat, i=i: flat[i], f"argument {i}", f"arg{i}")
+    return tuple(CapturedSource(k, getter, desc, name)
+                 for k, (getter, desc, name) in sorted(found.items()))
 
 
 def _global_names(code):

@@ -71,10 +71,12 @@ class Captured(NamedTuple):
 
 class CapturedSource(NamedTuple):
     """How the function reaches captured tensor ``index``: ``getter(flat_args)`` (a closure
-    cell, a global, a module attribute path), re-checked at each call."""
+    cell, a global, a module attribute path), re-checked at each call; ``name`` is the path
+    as a program name (``model_0_weight``)."""
     index: int
     getter: Callable
     description: str
+    name: str
 
 
 class ResidualFrom(enum.Enum):

@@ -7,6 +7,8 @@ Real tensors the trace changed are put back as they were, whatever happens.
 """
 from __future__ import annotations
 
+import inspect
+
 import jax
 
 from .. import _creation
@@ -42,10 +44,11 @@ def trace(fn, flat, tree, name=None) -> Program:
         # tensor at every call (as eager registers them at every call)
         input_hooks.append(InputHook(index_of[id(p)], hook))
 
-    for a in flat:
+    arg_names = _argument_names(fn, flat, tree)
+    for i, a in enumerate(flat):
         if isinstance(a, Tensor) and id(a) not in proxies:  # Parameters too
             v = fwd.input(a.shape, a._data.value.dtype, "arg", payload=len(tensors),
-                          name=f"a{len(tensors)}")
+                          name=arg_names[i] or f"a{len(tensors)}")
             p = proxy(v, a, a.requires_grad, record_input_hook)
             index_of[id(p)] = len(tensors)
             proxies[id(a)] = p
@@ -72,6 +75,23 @@ def trace(fn, flat, tree, name=None) -> Program:
     finally:
         _gm._state.enabled = grad_mode if after is None else after
         _undo_mutations(tracer)
+
+
+def _argument_names(fn, flat, tree):
+    """The function's parameter name for each positional tensor argument (None elsewhere):
+    the printed programs then read ``def forward(x, w)``."""
+    names = [None] * len(flat)
+    if tree is not None:
+        return names
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # a builtin or an object without a signature
+        return names
+    for i, p in enumerate(params[:len(flat)]):
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            break
+        names[i] = p.name
+    return names
 
 
 def _undo_mutations(tracer):
@@ -148,8 +168,11 @@ def _program(name, fn, fwd, tracer, arg_proxies, out, flat, input_hooks, grad_mo
         ref = Ref(Source.ARG, target) if is_arg else Ref(Source.CAPTURED, cap_index[id(target)])
         writebacks.append(Writeback(ref, len(prog)))
         prog.append(new)
-    for k, (t, v) in enumerate(captured):
-        v.name = f"c{k}"
+    cap_tensors = [t for t, _ in captured]
+    sources = guards.captured_sources(fn, flat, cap_tensors)
+    names = {src.index: src.name for src in sources}
+    for k, (t, v) in enumerate(captured):  # captured tensors by their path: model_0_weight
+        fwd.rename(v, names.get(k, f"c{k}"))
     restore = {id(t._data): old for t, old, *_ in tracer.mutated.values() if not isinstance(old, Value)}
 
     # the inputs that get gradients: whenever an output has history (grad mode may have been
@@ -186,7 +209,6 @@ def _program(name, fn, fwd, tracer, arg_proxies, out, flat, input_hooks, grad_mo
         backward = BackwardProgram(derived.graph, derived.args, derived.outputs, derived.consts,
                                    tuple(residuals), derived.grad_present, derived.grad_meta,
                                    derived.has_hooks)
-    cap_tensors = [t for t, _ in captured]
     return Program(
         name=name, forward=fwd, n_outputs=n_prog, outputs=spec, out_tree=out_tree,
         diff_outputs=diff,
@@ -194,7 +216,7 @@ def _program(name, fn, fwd, tracer, arg_proxies, out, flat, input_hooks, grad_mo
         writebacks=tuple(writebacks), input_hooks=input_hooks, grad_mode_after=grad_mode_after,
         captured=tuple(Captured(t, *_meta_of(restore.get(id(t._data), t._data.value)), t._rg)
                        for t in cap_tensors),
-        captured_sources=guards.captured_sources(fn, flat, cap_tensors),
+        captured_sources=sources,
         targets=tuple(targets),
         ops=tuple(n.op.name for n in fwd.nodes if n.kind is NodeKind.CALL),
         backward=backward)

@@ -156,8 +156,7 @@ class Tracer:
             # a value of the forward graph used by the backward graph: a residual
             r = self.residuals.get(id(v))
             if r is None:
-                r = (v, self.graph.input(v.shape, v.dtype, "residual", payload=v,
-                                         name=f"r_{v.name}"))
+                r = (v, self.graph.input(v.shape, v.dtype, "residual", payload=v, name=v.name))
                 self.residuals[id(v)] = r
             return r[1]
         fv = self.fwd_arrays.get(id(v))
