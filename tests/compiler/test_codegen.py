@@ -1,6 +1,7 @@
 """The printed programs and the IR: short, valid, readable Python that cites the user's lines;
-``f.ir()`` text; ``Graph.lint()`` on traced graphs (and that lint does catch broken ones);
-generated source registered with linecache; ``lowered_text``; ``explain``."""
+``f.ir()`` text; ``Graph.lint()`` on traced graphs; generated source registered with
+linecache; ``lowered_text``; ``explain``; the names programs use. (The IR on its own --
+lint on broken graphs, the namespace, the passes -- is tests/ir/.)"""
 from __future__ import annotations
 
 import ast
@@ -15,7 +16,6 @@ import pytest
 
 import tracegrad as tg
 from tracegrad.compiler.codegen import op_function
-from tracegrad.ir.graph import Graph, Node, NodeKind, Value
 from tracegrad.ops import REG
 
 HERE = os.path.basename(__file__)
@@ -131,45 +131,6 @@ def test_ir_text(compiled_cd):
 def test_traced_graphs_pass_lint(compiled_cd):
     e = compiled_cd._entry()
     assert e.program.forward.lint() and e.program.backward.graph.lint()
-
-
-def _bad_graph(kind):
-    g = Graph("bad")
-    x = g.input((2,), np.float32, "arg")
-    mul = REG["mul"]
-    if kind == "use before definition":
-        other = Graph("other")
-        y = other.call(mul, [x, 2], {}, (2,), np.float32)
-        z = g.call(mul, [y, 2], {}, (2,), np.float32)
-        y.graph = g  # same graph now, but never defined in it
-        g.outputs = [z]
-    elif kind == "from another graph":
-        other = Graph("other")
-        w = other.input((2,), np.float32, "arg")
-        g.outputs = [g.call(mul, [x, w], {}, (2,), np.float32)]
-    elif kind == "defined twice":
-        y = g.call(mul, [x, 2], {}, (2,), np.float32)
-        g.nodes.append(y.node)
-        g.outputs = [y]
-    elif kind == "input after a call":
-        g.outputs = [g.call(mul, [x, 2], {}, (2,), np.float32)]
-        late = Value("late", (2,), np.float32, g)
-        late.node = Node(NodeKind.INPUT, out=late, role="arg")
-        g.nodes.append(late.node)
-    elif kind == "not defined":
-        other = Graph("other")
-        g.outputs = [other.input((2,), np.float32, "arg")]
-    return g
-
-
-@pytest.mark.parametrize("kind,message", [
-    ("use before definition", "before its definition"),
-    ("from another graph", "from another graph"),
-    ("defined twice", "defined twice"), ("input after a call", "after a call"),
-    ("not defined", "is not defined in the graph")])
-def test_lint_catches_broken_graphs(kind, message):
-    with pytest.raises(AssertionError, match=message):
-        _bad_graph(kind).lint()
 
 
 def test_backward_saves_only_what_rules_read():
@@ -314,16 +275,3 @@ def test_a_value_named_like_an_op_makes_the_op_qualified():
     assert "def forward(mul, exp):" in src and "ops.mul(mul, exp)" in src and "ops.exp(" in src
     out.sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), np.exp([0.5, 0.5]) * [0.5, 0.25], rtol=1e-6)
-
-
-def test_names_are_legal_and_unique():
-    from tracegrad.ir.graph import legal_name
-    assert legal_name("model.0.weight") == "model_0_weight"
-    assert legal_name("sum") == "sum_" and legal_name("lambda") == "lambda_"
-    assert legal_name("0w") == "v0w"
-    g = Graph("g")
-    a = g.input((2,), np.float32, "arg", name="t0")  # would clash with a fresh name
-    b = g.input((2,), np.float32, "arg", name="x")
-    c = g.input((2,), np.float32, "arg", name="x")
-    assert (a.name, b.name, c.name) == ("t0_1", "x", "x_1")
-    assert g.call(REG["neg"], [a], {}, (2,), np.float32).name == "t0"

@@ -91,9 +91,10 @@ class Node:
         if self.kind is NodeKind.INPUT:
             return f"{self.out!r} = input[{self.role}]"
         args = ", ".join(f"%{a.name}" if isinstance(a, Value) else repr(a) for a in self.args)
+        if self.kind is NodeKind.HOOK:  # hook(%g) or retain_grad(%g)
+            return f"{self.out!r} = {self.params.get('what', 'hook')}({args})"
         params = "".join(f", {k}={v!r}" for k, v in self.params.items())
-        what = self.op.name if self.kind is NodeKind.CALL else "hook"
-        return f"{self.out!r} = {what}({args}{params})"
+        return f"{self.out!r} = {self.op.name}({args}{params})"
 
 
 class Graph:
