@@ -6,12 +6,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._state import STATE
 from .._tensor import Tensor
 from ..autograd import engine as _engine
 from ..autograd import grad_mode as _gm
 from ..autograd import profiler as _profiler
-from ..autograd.graph import _FREED_MSG, Node
-from ..ops._registry import HOOKS, _edge
+from .._errors import FREED_GRAPH_MSG as _FREED_MSG
+from ..autograd.graph import Node
+from .._graph import gradient_edge as _edge
 from .callbacks import current
 from .guards import unique_tensors
 from .program import ResidualFrom, Source
@@ -73,7 +75,7 @@ class CompiledFunctionBackward(Node):
                     "one of the variables needed for gradient computation has been modified by an "
                     f"inplace operation: an input of the compiled function {self.cf.__name__} is at "
                     f"version {t._data.version}; expected version {ver} instead.")
-        if _gm._state.enabled:  # create_graph: replay eagerly so the gradient has a graph
+        if STATE.grad_enabled:  # create_graph: replay eagerly so the gradient has a graph
             self._joint_done(False)
             return self._replay(grad_outputs)
         e = self.entry
@@ -96,7 +98,7 @@ class CompiledFunctionBackward(Node):
         consts = [t._data.value for t in e.bwd_consts] if e.bwd_consts else ()
         current.node = self
         try:
-            if HOOKS.profiler is None:
+            if STATE.profiler is None:
                 res = bwd(*self.residuals, *consts, *gs)
             else:
                 with _profiler.region("tg.compile.backward"):

@@ -19,10 +19,9 @@ import weakref
 
 import jax
 
+from .._state import STATE
 from .._tensor import Tensor
-from ..autograd import grad_mode as _gm
 from ..autograd import profiler as _profiler
-from ..ops._registry import HOOKS
 from . import guards
 from .backward import CompiledFunctionBackward, target_tensor
 from .entry import Entry
@@ -70,22 +69,22 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ call
     def __call__(self, *args, **kwargs):
-        if HOOKS.tracer is not None:  # called while another function is traced: inline it
+        if STATE.tracer is not None:  # called while another function is traced: inline it
             return self.fn(*args, **kwargs)
         if not kwargs:
             try:  # the hot path: positional tensors only (anything else has no ._data)
                 if len(args) == 1:  # tensor_key inlined: ~0.15 us of a ~6 us call
                     a = args[0]
                     v = a._data.value
-                    key = (_gm._state.enabled, (v.shape, v.dtype, a._rg, a.grad_fn is None, a._device))
+                    key = (STATE.grad_enabled, (v.shape, v.dtype, a._rg, a.grad_fn is None, a._device))
                 else:
-                    key = (_gm._state.enabled, *map(tensor_key, args))
+                    key = (STATE.grad_enabled, *map(tensor_key, args))
             except AttributeError:
                 pass
             else:
                 entry = self._cache.get(key)
                 if (entry is not None and not entry.eager_only and entry.plain
-                        and HOOKS.profiler is None
+                        and STATE.profiler is None
                         and (len(args) < 2 or len(set(map(id, args))) == len(args))):
                     if not entry.captured:
                         self._hits += 1
@@ -175,7 +174,7 @@ class CompiledFunction:
                 jax.block_until_ready(res)
             self._stats["compile_s"] += time.perf_counter() - t0
             entry.compiled = True
-        elif HOOKS.profiler is None:
+        elif STATE.profiler is None:
             res = entry.fwd(*vals)
         else:
             with _region("tg.compile.forward"):
@@ -215,7 +214,7 @@ class CompiledFunction:
             else:
                 tensors[i].retain_grad()
         if entry.grad_mode_after is not None:
-            _gm._state.enabled = entry.grad_mode_after
+            STATE.grad_enabled = entry.grad_mode_after
         if entry.diff_outputs:  # (grad mode may be on inside only)
             node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals,
                                             (args, kwargs), self, grads)
@@ -276,7 +275,7 @@ class CompiledFunction:
             self._stats["compile_s"] += time.perf_counter() - t0
             entry.joint_compiled = True
             return out
-        if HOOKS.profiler is None:
+        if STATE.profiler is None:
             return entry.joint(*vals, *consts)
         with _region("tg.compile.forward+backward"):
             return entry.joint(*vals, *consts)
@@ -334,7 +333,7 @@ class CompiledFunction:
 
 def _cost(entry, vals):
     """XLA's cost analysis of the forward, for the profiler's compile event (when profiling)."""
-    if HOOKS.profiler is None:
+    if STATE.profiler is None:
         return {}
     try:
         ca = entry.fwd.lower(*vals).cost_analysis()

@@ -10,6 +10,7 @@ import numpy as np
 from jax.experimental import io_callback
 
 from .._device import as_device
+from .._graph import accumulate_grad
 from .._tensor import Tensor
 from ..ir.graph import Value
 
@@ -56,7 +57,6 @@ def retain_grad_hook(t, output_nr):
     def retain_grad(gt):
         target = current.node.outputs[output_nr]() if output_nr is not None else t
         if target is not None:
-            target._grad = gt if target._grad is None else Tensor._make(
-                target._grad._data.value + gt._data.value, gt._device)
+            accumulate_grad(target, gt, create_graph=False, in_place=False)
         return None
     return retain_grad

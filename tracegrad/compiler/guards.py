@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import jax
 
+from .._state import STATE
 from .._tensor import Tensor
-from ..autograd import grad_mode as _gm
 from .program import CapturedSource
 
 __all__ = ["RECOMPILE_LIMIT", "tensor_key", "call_key", "miss_reason", "check_captured",
@@ -48,7 +48,7 @@ def _describe_key_part(k):
 def call_key(args, kwargs):
     """The guard key of a call, its flattened arguments and tree, and the key's parts
     (tree, grad mode, per-leaf parts, aliasing) for the miss reason."""
-    mode = _gm._state.enabled
+    mode = STATE.grad_enabled
     if not kwargs:
         try:
             parts = tuple(map(tensor_key, args))

@@ -11,9 +11,9 @@ import inspect
 
 import jax
 
+from .._state import STATE
 from .. import _creation
 from .._tensor import Tensor
-from ..autograd import grad_mode as _gm
 from ..ir.graph import Graph, NodeKind, Value
 from ..ir.passes import cse, dce
 from . import autodiff, guards
@@ -57,15 +57,15 @@ def trace(fn, flat, tree, name=None) -> Program:
     pargs, pkwargs = (pflat, {}) if tree is None else jax.tree_util.tree_unflatten(tree, pflat)
     arg_proxies = [proxies[id(t)] for t in tensors]
     tracer = Tracer(fwd)
-    grad_mode = _gm._state.enabled
+    grad_mode = STATE.grad_enabled
     after = None
     rng = _creation.default_generator.get_state()
     try:
         with tracer:
             out = fn(*pargs, **pkwargs)
         tracer.check_leaks(arg_proxies)
-        after = _gm._state.enabled if _gm._state.enabled != grad_mode else None
-        _gm._state.enabled = grad_mode  # the rest of the trace runs in the caller's mode
+        after = STATE.grad_enabled if STATE.grad_enabled != grad_mode else None
+        STATE.grad_enabled = grad_mode  # the rest of the trace runs in the caller's mode
         for p in arg_proxies:
             end_recording(p)
         return _program(name, fn, fwd, tracer, arg_proxies, out, flat, tuple(input_hooks), after)
@@ -73,7 +73,7 @@ def trace(fn, flat, tree, name=None) -> Program:
         _creation.default_generator.set_state(rng)  # the eager run then draws what eager would
         raise
     finally:
-        _gm._state.enabled = grad_mode if after is None else after
+        STATE.grad_enabled = grad_mode if after is None else after
         _undo_mutations(tracer)
 
 

@@ -9,36 +9,18 @@ afresh at each call, never constants baked into it.
 from __future__ import annotations
 
 import functools
-import linecache
-import os
-import sys
 
 import jax
 import numpy as np
 
 from .. import _dtype as D
+from .._errors import GraphBreak, data_dependent, user_location  # noqa: F401 (re-exported)
+from .._state import STATE
 from .._tensor import Tensor
 from ..autograd.graph import RemovableHandle
 from ..ir.graph import Graph, Value
-from ..ops._registry import HOOKS, REGISTRY
+from ..ops._registry import REGISTRY
 from .callbacks import hook_callback, retain_grad_hook
-
-_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_JAX_DIR = os.path.dirname(os.path.abspath(jax.__file__))
-
-
-class GraphBreak(RuntimeError):
-    """The traced function needs a tensor's *value* (``if x > 0``, ``.item()``, ...), which a
-    trace cannot know. With ``fullgraph=True`` this is raised; otherwise the call runs eagerly."""
-
-    def __init__(self, what, loc):
-        self.what, self.loc = what, loc
-        where = f"{loc[0]}:{loc[1]}: {loc[2]}" if loc else "<unknown>"
-        super().__init__(
-            f"tracegrad.compile: {what} depends on a tensor's value, which is unknown while tracing "
-            f"(at {where}). Make the branch depend on shapes or Python values, use tg.where() for "
-            f"elementwise choices, move the value-dependent part out of the compiled function, or "
-            f"compile with fullgraph=False to run such calls eagerly.")
 
 
 class NotCompiled(GraphBreak):
@@ -58,36 +40,6 @@ class NotCompiled(GraphBreak):
 
 
 _NOT_COMPILED_WHY = "it would run once, at trace time, and leave traced values in .grad"
-
-
-def not_compiled(what, why=_NOT_COMPILED_WHY):
-    """Called where a traced function reaches ``what`` (see ``NotCompiled``): raises it
-    while a forward is traced; does nothing otherwise."""
-    tr = HOOKS.tracer
-    if tr is not None:
-        tr.not_compiled(what, why)
-
-
-_SKIP = (_PKG_DIR + os.sep, _JAX_DIR + os.sep, "<tracegrad:",
-         os.path.dirname(os.__file__) + os.sep + "contextlib", os.path.dirname(os.__file__) + os.sep + "functools")
-
-
-def user_location():
-    """(file, line, source) of the innermost frame outside tracegrad and jax."""
-    f = sys._getframe(1)
-    while f is not None:
-        fn = f.f_code.co_filename
-        if not os.path.abspath(fn).startswith(_SKIP) and not fn.startswith("<tracegrad:"):
-            text = linecache.getline(fn, f.f_lineno).strip()
-            return (os.path.basename(fn), f.f_lineno, text)
-        f = f.f_back
-    return None
-
-
-def data_dependent(what):
-    """Called by Tensor when a concrete value is needed (bool(), item(), numpy(), masks)."""
-    tr = HOOKS.tracer
-    raise GraphBreak(what, user_location() if tr is not None else None)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -121,7 +73,7 @@ def _hashable(v):
 
 
 class Tracer:
-    """Records ops into ``graph`` while installed as ``HOOKS.tracer``."""
+    """Records ops into ``graph`` while installed as ``STATE.tracer``."""
 
     def __init__(self, graph: Graph, parent_values=None):
         self.graph = graph
@@ -138,12 +90,12 @@ class Tracer:
 
     # ---------------------------------------------------------------- install
     def __enter__(self):
-        self._prev = HOOKS.tracer
-        HOOKS.tracer = self
+        self._prev = STATE.tracer
+        STATE.tracer = self
         return self
 
     def __exit__(self, *exc):
-        HOOKS.tracer = self._prev
+        STATE.tracer = self._prev
 
     # ---------------------------------------------------------------- values
     def value_of(self, t, v=None):
@@ -171,6 +123,8 @@ class Tracer:
         return c[1]
 
     def not_compiled(self, what, why=_NOT_COMPILED_WHY):
+        """Called (through ``STATE.tracer``) where a traced function reaches ``what``: the
+        eager engine's backward(), Optimizer.step(), zero_grad, the .grad/.data setters."""
         if self.parent is None:  # (deriving a backward runs the engine on purpose)
             raise NotCompiled(what, user_location(), why)
 
@@ -237,7 +191,7 @@ class Tracer:
 
 
 def is_tracing() -> bool:
-    return HOOKS.tracer is not None
+    return STATE.tracer is not None
 
 
 class InputProxy(Tensor):
