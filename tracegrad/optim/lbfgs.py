@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .. import _creation as C
 from .. import ops as _ops
+from .._state import STATE
 from .._tensor import Tensor
 from ..autograd.grad_mode import enable_grad, no_grad
 from .optimizer import Optimizer
