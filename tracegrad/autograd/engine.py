@@ -337,7 +337,7 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
                     r = h(tuple(gs))
                     if r is not None:
                         gs = list(r)
-            if prof is not None:
+            if prof is not None and node is not root:  # (the root is the engine's feeder)
                 with prof.node_range(node):
                     outs = node.apply(gs)
             else:
