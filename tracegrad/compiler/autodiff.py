@@ -20,6 +20,8 @@ from ..ir.passes import cse, dce
 from . import codegen
 from .tracer import Tracer, proxy
 
+__all__ = ["trace", "is_module", "emit", "emit_joint"]
+
 
 def _is_tensor(x):
     return isinstance(x, Tensor)

@@ -12,6 +12,8 @@ from .. import _dtype as D
 from .._device import device as _device_cls
 from ..ir.graph import NodeKind, Value
 
+__all__ = ["to_source", "generate", "compile_source"]
+
 try:  # astor's last release predates current Python: keep ast.unparse as the fallback
     import astor as _astor
 except Exception:  # pragma: no cover

@@ -10,6 +10,8 @@ from . import autodiff
 from .runtime import CompiledFunction, Entry
 from .._errors import GraphBreak
 
+__all__ = ["ExplainOutput", "explain"]
+
 
 @dataclasses.dataclass
 class ExplainOutput:

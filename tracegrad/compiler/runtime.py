@@ -31,6 +31,9 @@ from . import autodiff
 from .._errors import GraphBreak
 from ..ir.graph import NodeKind, Value
 
+__all__ = ["RECOMPILE_LIMIT", "Entry", "CompiledFunction", "CompiledFunctionBackward",
+           "make_hook_callback", "compiled_function", "compile"]
+
 RECOMPILE_LIMIT = 8
 
 

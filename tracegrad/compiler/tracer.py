@@ -22,6 +22,9 @@ from .._state import STATE
 from .._tensor import Tensor
 from ..ops._registry import REGISTRY
 
+__all__ = ["Tracer", "GraphBreak", "user_location", "data_dependent", "is_tracing", "proxy",
+           "dtype_of"]
+
 
 @functools.lru_cache(maxsize=8192)
 def _meta(op, arg_key, params_key):

@@ -10,6 +10,8 @@ import enum
 
 import numpy as np
 
+__all__ = ["NodeKind", "Value", "Node", "Graph"]
+
 
 class NodeKind(enum.Enum):
     INPUT = "input"      # a program input: an argument, a captured tensor, a residual, a grad
