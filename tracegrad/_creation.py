@@ -195,12 +195,12 @@ def _overflows(arr, dt: D.dtype, check_float=False):
     refuses values out of its range (NaN and inf included), except that an unsigned one lets
     negative integers down to -max wrap (``tensor([-1], dtype=uint8)`` is 255). Float dtypes
     are only checked when ``check_float`` (finite values beyond the largest finite value)."""
-    if dt is D.bool or (dt.category == 2 and not check_float):
+    if dt is D.bool or (dt.category == D.FLOATING and not check_float):
         return False
     arr = np.asarray(arr)
     if arr.dtype == np.bool_:
         return False
-    if dt.category == 2:
+    if dt.category == D.FLOATING:
         with np.errstate(all="ignore"):
             a = arr.astype(np.float64)
             big = _float(jnp.finfo(dt.np).max)
@@ -352,9 +352,9 @@ def _build(flat, shape, inferred, dtype):
     target = dtype if dtype is not None else inferred
     # build exactly (float64 / int64 / bool), then cast: int -> uint8 wraps, float -> int
     # truncates, double -> float rounds once, as PyTorch's element-wise conversion does
-    if inferred.category == 2 or target.category == 2:
+    if inferred.category == D.FLOATING or target.category == D.FLOATING:
         build = np.float64
-    elif inferred.category == 1:
+    elif inferred.category == D.INTEGRAL:
         build = np.int64
     else:
         build = np.bool_
@@ -562,7 +562,7 @@ def arange(start=0, end=None, step=1, *, out=None, dtype=None, layout=None, devi
     dev = _check_device("arange", device)
     _check_requires_grad("arange", requires_grad)
     with np.errstate(all="ignore"):
-        if dtype.category == 1:  # PyTorch's accumulate type for integers is int64
+        if dtype.category == D.INTEGRAL:  # PyTorch's accumulate type for integers is int64
             xs, xst = np.int64(math.trunc(s)), np.int64(math.trunc(st))
             host = (xs + np.arange(n, dtype=np.int64) * xst).astype(dtype.np)
         else:  # ... and double for float32/float64, float for float16/bfloat16
@@ -588,7 +588,7 @@ def linspace(start, end, steps, *, out=None, dtype=None, layout=None, device=Non
     idx = np.arange(steps, dtype=np.int64)
     for v in (s, e):
         _check_fits(v, dtype, check_float=True)
-    if dtype.category == 2:  # computed in the dtype itself, as PyTorch's CPU kernel
+    if dtype.category == D.FLOATING:  # computed in the dtype itself, as PyTorch's CPU kernel
         f = dtype.np.type
         s_, e_ = np.asarray(s, np.float64).astype(f), np.asarray(e, np.float64).astype(f)
         step_t, idxf = f, idx.astype(f)
@@ -803,7 +803,7 @@ def _random(fname, kind, shape, generator, dtype, dev, requires_grad, low=None, 
         if high <= low:
             raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got "
                                f"from={low} >= to={high}")
-        if dtype.category == 1:
+        if dtype.category == D.INTEGRAL:
             info = np.iinfo(dtype.np)
             if low < info.min:
                 raise RuntimeError(f"from is out of bounds for {dtype.name}")
@@ -900,7 +900,7 @@ def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=Non
     gen = _check_generator("randperm", generator)
     if requires_grad and not dtype.is_floating_point:
         raise RuntimeError(_REQUIRES_GRAD_ERROR)
-    if dtype.category == 1 and n > 0 and n - 1 > np.iinfo(dtype.np).max:
+    if dtype.category == D.INTEGRAL and n > 0 and n - 1 > np.iinfo(dtype.np).max:
         raise RuntimeError(f"n is too large for result tensor type: '{dtype}'")
     key = gen._next_key(dev)
     value = jax.random.permutation(key, n).astype(dtype.np)

@@ -119,7 +119,7 @@ class Tensor:
         return self._device.type == "cuda"
 
     def is_floating_point(self) -> bool:
-        return self.dtype.category == 2
+        return self.dtype.category == D.FLOATING
 
     def element_size(self) -> int:
         return self.dtype.itemsize
@@ -148,7 +148,7 @@ class Tensor:
                 "you can only change requires_grad flags of leaf variables. If you want to use a "
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach().")
-        if value and self.dtype.category != 2:
+        if value and self.dtype.category != D.FLOATING:
             raise RuntimeError("only Tensors of floating point dtype can require gradients "
                                f"(this one is {self.dtype.name}; convert it with .float() first)")
         self._rg = value
@@ -294,7 +294,7 @@ class Tensor:
         return int(self.item())
 
     def __index__(self):
-        if self.dtype.category != 1 or self.numel() != 1:
+        if self.dtype.category != D.INTEGRAL or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 

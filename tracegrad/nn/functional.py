@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from .. import _creation as C
+from .. import _dtype as D
 from .. import ops as _ops
 from .._state import STATE
 
@@ -160,7 +161,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     (classes along dim 1, or dim 0 for a 1-D input). Targets equal to ``ignore_index`` add
     nothing; ``"mean"`` divides by the summed weight of the targets that count."""
     reduction = _reduction(size_average, reduce, reduction)
-    if target.dtype.category != 1:
+    if target.dtype.category != D.INTEGRAL:
         raise RuntimeError(f"expected scalar type Long but found "
                            f"{target.dtype.name.capitalize()}")
     _check_nll_shapes(input, target)
@@ -207,7 +208,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     logp = _ops.log_softmax(input, class_dim)
     wshape = [1] * input.ndim
     wshape[class_dim] = n_classes
-    if target.dtype.category == 2:  # class probabilities
+    if target.dtype.category == D.FLOATING:  # class probabilities
         if tuple(target.shape) != tuple(input.shape):
             raise RuntimeError(f"Expected target size {list(input.shape)}, got "
                                f"{list(target.shape)}")

@@ -355,7 +355,7 @@ class Module:
                 device = a
         if dtype is not None:
             dtype = D.as_dtype(dtype)
-            if dtype.category != 2:
+            if dtype.category != D.FLOATING:
                 raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got "
                                 f"desired dtype={dtype}")
 

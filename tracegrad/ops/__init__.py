@@ -25,6 +25,22 @@ from .._creation import tensor
 from .._device import as_device, device as _device_cls
 from .._tensor import Tensor
 
+# the public op functions (what `tracegrad` re-exports); the registry, Op, apply, ... stay here
+__all__ = ["abs", "absolute", "add", "amax", "amin", "argmax", "argmin", "bitwise_and",
+           "bitwise_not", "bitwise_or", "bitwise_xor", "bmm", "broadcast_shapes",
+           "broadcast_tensors", "broadcast_to", "cat", "chunk", "clamp", "clip",
+           "clone", "concat", "cos", "div", "divide", "dot", "eq", "exp", "expm1",
+           "flatten", "gather", "ge", "greater", "greater_equal", "gt", "index_select",
+           "isfinite", "isnan", "le", "less", "less_equal", "log", "log1p",
+           "log_softmax", "logical_and", "logical_not", "logical_or", "logical_xor",
+           "logsumexp", "lt", "matmul", "max", "maximum", "mean", "min", "minimum",
+           "mm", "mul", "multiply", "mv", "narrow", "ne", "neg", "negative", "nonzero",
+           "norm", "not_equal", "outer", "permute", "pow", "reciprocal", "relu",
+           "reshape", "rsqrt", "sigmoid", "sign", "sin", "softmax", "split", "sqrt",
+           "square", "squeeze", "stack", "std", "sub", "subtract", "sum", "swapaxes",
+           "t", "tanh", "transpose", "true_divide", "unbind", "unflatten", "unsqueeze",
+           "var", "where"]
+
 
 def _swap(f):  # (add and mul keep self first, as PyTorch's 2 * x is x.mul(2))
     return lambda self, other: f(other, self)

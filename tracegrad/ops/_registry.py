@@ -319,7 +319,7 @@ def _apply(op, args, params):
         dt = _common_dtype(args[pf:] if pf else args)  # the usual case: one dtype, no scalars
         if dt is None:
             dt = D.result_type(*args[pf:]) if pf else D.result_type(*args)
-        if promote == "float" and dt.category != 2:
+        if promote == "float" and dt.category != D.FLOATING:
             dt = D.get_default_dtype()
         dnp = dt.np
     first = None
@@ -362,7 +362,7 @@ def _apply(op, args, params):
     out = Tensor._make(out_val, device)
     if op.differentiable and STATE.grad_enabled:
         needs = [isinstance(a, Tensor) and a._rg for a in args]
-        if True in needs and out.dtype.category == 2:  # integer/bool results carry no gradient
+        if True in needs and out.dtype.category == D.FLOATING:  # integer/bool results carry no gradient
             _attach_node(op, args, params, out, needs)
             if tracer is not None:  # the backward program cites the user's forward line
                 out.grad_fn.metadata["loc"] = out_val.node.loc  # and names g_<value>

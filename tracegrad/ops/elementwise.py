@@ -14,6 +14,15 @@ from .._tensor import Tensor
 from ._registry import Const, Op, Sample, apply, register
 from .indexing import nonzero
 
+__all__ = ["abs", "absolute", "add", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor",
+           "clamp", "clip", "cos", "div", "divide", "eq", "exp", "expm1", "ge",
+           "greater", "greater_equal", "gt", "isfinite", "isnan", "le", "less",
+           "less_equal", "log", "log1p", "logical_and", "logical_not", "logical_or",
+           "logical_xor", "lt", "maximum", "minimum", "mul", "multiply", "ne", "neg",
+           "negative", "not_equal", "pow", "reciprocal", "relu", "rsqrt", "sigmoid",
+           "sign", "sin", "sqrt", "square", "sub", "subtract", "tanh", "true_divide",
+           "where"]
+
 UNARY_SAMPLES = [Sample(()), Sample((5,)), Sample((2, 3))]
 BINARY_SAMPLES = [Sample((4,), (4,)), Sample((2, 3), (3,)), Sample((2, 1), (1, 3)),
                   Sample((), (2, 2)), Sample((3,), Const(2.5)), Sample(Const(1.5), (3,))]
@@ -82,7 +91,7 @@ def add(input, other, *, alpha=1):
 
 
 def _check_alpha(input, other, alpha):
-    if isinstance(alpha, float) and D.result_type(input, other).category != 2:
+    if isinstance(alpha, float) and D.result_type(input, other).category != D.FLOATING:
         raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
                            "point number.")
 

@@ -14,6 +14,8 @@ from .._creation import arange, tensor as _tensor
 from .._tensor import Tensor, _wrap_dim as _dims
 from ._registry import Const, Op, Sample, apply, apply_inplace, register
 
+__all__ = ["gather", "getitem", "index_select", "nonzero", "setitem"]
+
 # spec items: ("i", k) int, ("s", start, stop, step), ("n",) None, ("t", j) j-th index tensor
 
 
@@ -40,7 +42,7 @@ def _normalize(x, index):
     for it in index:
         if isinstance(it, (list, np.ndarray)):
             it = _tensor(it)
-            if it.dtype.category == 2:
+            if it.dtype.category == D.FLOATING:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         elif isinstance(it, bool):
             raise IndexError("indexing with a Python bool is not supported; use a bool tensor")
@@ -72,7 +74,7 @@ def _normalize(x, index):
                     spec.append(("t", len(tensors)))
                     tensors.append(nz)
                 dim += it.ndim
-            elif it.dtype.category == 1:
+            elif it.dtype.category == D.INTEGRAL:
                 _check_bounds(it, shape[dim], dim)
                 spec.append(("t", len(tensors)))
                 tensors.append(it)

@@ -6,6 +6,8 @@ import jax.numpy as jnp
 from ._registry import Op, Sample, apply, register
 from .shape import mT, squeeze, unsqueeze
 
+__all__ = ["bmm", "dot", "matmul", "mm", "mv", "outer"]
+
 
 def _as_mats(g, x, y):
     # Treat 1-D operands as matrices (numpy's rule), so one pair of formulas serves all cases.

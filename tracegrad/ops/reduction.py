@@ -15,6 +15,9 @@ from ._registry import Op, Sample, apply, register
 from .elementwise import abs as _abs, exp, maximum, minimum, pow as _pow, sqrt, where
 from .shape import _dims, expand, reshape, unsqueeze
 
+__all__ = ["amax", "amin", "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min",
+           "norm", "softmax", "std", "sum", "var"]
+
 REDUCE_SAMPLES = [Sample((5,)), Sample((2, 3), dim=1), Sample((2, 3), dim=0, keepdim=True),
                   Sample((2, 3, 4), dim=(0, 2))]
 
@@ -63,7 +66,7 @@ _sum = _reduction("sum", _sum_impl,
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
     """Sum over ``dim`` (all dims by default), as ``torch.sum``; ints and bools sum to int64."""
-    if dtype is None and input.dtype.category != 2:
+    if dtype is None and input.dtype.category != D.FLOATING:
         dtype = D.int64
     return apply(_sum, input, dim=_norm_dims(dim, input.ndim), keepdim=keepdim,
                  dtype=None if dtype is None else D.as_dtype(dtype))
@@ -80,7 +83,7 @@ _mean = _reduction("mean", lambda x, *, dim, keepdim: jnp.mean(x, axis=dim, keep
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
-    if input.dtype.category != 2:
+    if input.dtype.category != D.FLOATING:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {_cpp_name(input.dtype)}")
     return apply(_mean, input, dim=_norm_dims(dim, input.ndim), keepdim=keepdim)

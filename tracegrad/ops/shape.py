@@ -20,6 +20,12 @@ def _public(op, fn):
 
 from .._tensor import _wrap_dim as _dims  # noqa: E402  (one dim-wrapping rule for all)
 
+__all__ = ["broadcast_shapes", "broadcast_tensors", "broadcast_to", "cat", "chunk", "clone",
+           "concat", "concatenate", "convert", "expand", "expand_as", "flatten", "mT",
+           "narrow", "numpy_T", "permute", "reshape", "reshape_as", "split", "squeeze",
+           "stack", "sum_to_size", "swapaxes", "t", "to_device", "transpose", "unbind",
+           "unflatten", "unsqueeze", "view", "view_as"]
+
 
 def _size_args(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
