@@ -1,0 +1,163 @@
+"""Tests for tracegrad._creation.random and .generator: seeding, dtypes, ranges, generators, errors."""
+import jax
+import numpy as np
+import pytest
+
+from tracegrad import _creation as C
+from tracegrad import _dtype as D
+
+
+def val(t):
+    """The tensor's value as a numpy array (no autograd checks)."""
+    return np.asarray(t._data.value)
+
+
+# ------------------------------------------------------------------------- random
+def test_manual_seed_reproduces_sequence():
+    C.manual_seed(0)
+    a, b, r = C.randn(3, 4), C.randn(3, 4), C.rand(5)
+    C.manual_seed(0)
+    a2, b2, r2 = C.randn(3, 4), C.randn(3, 4), C.rand(5)
+    assert (val(a) == val(a2)).all() and (val(b) == val(b2)).all() and (val(r) == val(r2)).all()
+    assert not (val(a) == val(b)).all()          # successive calls differ
+    C.manual_seed(1)
+    assert not (val(C.randn(3, 4)) == val(a)).all()   # another seed differs
+    assert C.initial_seed() == 1
+
+
+def test_random_dtypes_and_ranges():
+    C.manual_seed(123)
+    assert C.randn(2).dtype is D.float32
+    assert C.randn(2, dtype=D.float64).dtype is D.float64
+    assert C.randn(2, dtype=D.bfloat16).dtype is D.bfloat16
+    assert C.rand(2, dtype=D.float16).dtype is D.float16
+    u = val(C.rand(10000))
+    assert u.min() >= 0 and u.max() < 1 and 0.45 < u.mean() < 0.55
+    n = val(C.randn(20000, dtype=D.float64))
+    assert abs(n.mean()) < 0.05 and abs(n.std() - 1) < 0.05
+    with pytest.raises(NotImplementedError, match="\"normal_kernel_cpu\" not implemented for "
+                                                  "'Long'"):
+        C.randn(2, dtype=D.int64)
+    with pytest.raises(NotImplementedError, match="not implemented for 'Long'"):
+        C.rand(2, dtype=D.int64)
+
+
+def test_randint():
+    r = C.randint(-3, 4, (10000,))
+    v = val(r)
+    assert r.dtype is D.int64 and v.min() == -3 and v.max() == 3
+    assert set(v.tolist()) == set(range(-3, 4))
+    r = C.randint(5, (2, 3))
+    assert tuple(r.shape) == (2, 3) and ((val(r) >= 0) & (val(r) < 5)).all()
+    assert C.randint(high=5, size=(3,)).dtype is D.int64
+    assert C.randint(0, 10, size=(3,)).dtype is D.int64
+    assert C.randint(0, 5, (3,), dtype=D.float32).dtype is D.float32
+    assert C.randint(0, 256, (3,), dtype=D.uint8).dtype is D.uint8
+    assert C.randint(0, 2, (3,), dtype=D.bool).dtype is D.bool
+    with pytest.raises(RuntimeError, match="random_ expects 'from' to be less than 'to', but "
+                                           "got from=5 >= to=5"):
+        C.randint(5, 5, (3,))
+    with pytest.raises(TypeError, match="argument 'size' .*must be tuple of ints, not int"):
+        C.randint(5, 3)
+    with pytest.raises(TypeError, match="argument 'high' .*must be int, not float"):
+        C.randint(0, 5.5, (3,))
+    with pytest.raises(RuntimeError, match="to - 1 is out of bounds"):
+        C.randint(0, 257, (3,), dtype=D.uint8)
+    with pytest.raises(RuntimeError, match="from is out of bounds"):
+        C.randint(-1, 5, (3,), dtype=D.uint8)
+
+
+def test_randperm():
+    p = C.randperm(10)
+    assert p.dtype is D.int64 and sorted(val(p).tolist()) == list(range(10))
+    assert tuple(C.randperm(0).shape) == (0,)
+    assert C.randperm(4, dtype=D.float32).dtype is D.float32
+    with pytest.raises(RuntimeError, match=r"Trying to create tensor with negative dimension "
+                                           r"-1: \[-1\]"):
+        C.randperm(-1)
+    with pytest.raises(TypeError, match=r"randperm\(\): argument 'n' \(position 1\) must be "
+                                        r"int, not float"):
+        C.randperm(4.0)
+
+
+def test_generator():
+    g = C.Generator()
+    assert g.manual_seed(5) is g and g.initial_seed() == 5
+    x = C.rand(4, generator=g)
+    C.manual_seed(99)            # the global stream does not disturb g
+    C.randn(10)
+    g2 = C.Generator().manual_seed(5)
+    assert (val(C.rand(4, generator=g2)) == val(x)).all()
+    # state save/restore
+    state = g.get_state()
+    assert state.dtype is D.uint8
+    y = C.randn(3, generator=g)
+    g.set_state(state)
+    assert (val(C.randn(3, generator=g)) == val(y)).all()
+    # the generator argument is honoured by every random function
+    for fn in (lambda gen: C.randint(0, 100, (5,), generator=gen),
+               lambda gen: C.randperm(8, generator=gen),
+               lambda gen: C.randn_like(C.ones(3), generator=gen),
+               lambda gen: C.normal(0.0, 1.0, (3,), generator=gen)):
+        a = fn(C.Generator().manual_seed(7))
+        b = fn(C.Generator().manual_seed(7))
+        assert (val(a) == val(b)).all()
+    with pytest.raises(TypeError, match="argument 'generator' must be torch.Generator, not int"):
+        C.randn(2, generator=3)
+    with pytest.raises(RuntimeError, match="manual_seed expected a long, but got float"):
+        C.Generator().manual_seed(1.5)
+    with pytest.raises(ValueError, match="Overflow when unpacking long"):
+        C.manual_seed(2 ** 64)
+
+
+def test_global_seed_functions():
+    assert C.manual_seed(7) is C.default_generator
+    assert C.initial_seed() == 7
+    C.manual_seed(-1)                            # negative seeds are remapped, as in torch
+    assert C.initial_seed() == 0xFFFF_FFFF_FFFF_FFFF - 1
+    C.manual_seed(2 ** 64 - 1)
+    s = C.seed()
+    assert isinstance(s, int) and C.initial_seed() == s
+    state = C.get_rng_state()
+    a = C.randn(3)
+    C.set_rng_state(state)
+    assert (val(C.randn(3)) == val(a)).all()
+    C.manual_seed(0)
+
+
+def test_random_inside_jit_does_not_leak_tracers():
+    C.manual_seed(0)
+
+    @jax.jit
+    def f(x):
+        return x + C.randn(2)._data.value
+
+    f(np.zeros(2, np.float32))
+    assert not isinstance(C.default_generator._key, jax.core.Tracer)
+    C.randn(2)     # the generator still works
+
+
+def test_normal():
+    C.manual_seed(0)
+    t = C.normal(2.0, 3.0, (2000,))
+    assert t.dtype is D.float32 and abs(val(t).mean() - 2) < 0.3
+    assert C.normal(2, 3, size=(2,)).dtype is D.float32
+    assert C.normal(0.0, 1.0, (2,), dtype=D.float64).dtype is D.float64
+    assert C.normal(C.zeros(2, dtype=D.float64), 1.0).dtype is D.float64
+    assert tuple(C.normal(C.zeros(2, 1), C.ones(3)).shape) == (2, 3)
+    s = C.normal(C.zeros(1000), C.zeros(1000))
+    assert (val(s) == 0).all()
+    with pytest.raises(TypeError, match="invalid combination of arguments"):
+        C.normal(0.0, 1.0)
+    with pytest.raises(RuntimeError, match="normal expects std >= 0.0, but found std -1"):
+        C.normal(0.0, -1, (2,))
+    with pytest.raises(RuntimeError, match="must match the size"):
+        C.normal(C.zeros(2), C.ones(3))
+
+
+def test_normal_gradient_is_zero():
+    m = C.zeros(3, requires_grad=True)
+    out = C.normal(m, 2.0)
+    assert out.requires_grad and not out.is_leaf
+    out.sum().backward()
+    assert (val(m.grad) == 0).all()
