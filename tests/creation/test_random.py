@@ -125,16 +125,19 @@ def test_global_seed_functions():
     C.manual_seed(0)
 
 
-def test_random_inside_jit_does_not_leak_tracers():
+def test_random_inside_jit_draws_on_the_host():
+    """The generator is host state: drawing while jax traces gives concrete numbers (baked
+    into that trace) and advances the stream like an eager draw."""
     C.manual_seed(0)
 
     @jax.jit
     def f(x):
         return x + C.randn(2)._data.value
 
-    f(np.zeros(2, np.float32))
-    assert not isinstance(C.default_generator._key, jax.core.Tracer)
-    C.randn(2)     # the generator still works
+    out = np.asarray(f(np.zeros(2, np.float32)))
+    C.manual_seed(0)
+    np.testing.assert_array_equal(out, val(C.randn(2)))
+    assert C.randn(2).shape == (2,)     # the generator still works
 
 
 def test_normal():
@@ -161,3 +164,31 @@ def test_normal_gradient_is_zero():
     assert out.requires_grad and not out.is_leaf
     out.sum().backward()
     assert (val(m.grad) == 0).all()
+
+
+def test_inplace_random_errors_and_versions():
+    t = C.zeros(4, dtype=D.int64)
+    with pytest.raises(NotImplementedError, match="\"check_uniform_bounds\" not implemented for "
+                                                  "'Long'"):
+        t.uniform_()
+    with pytest.raises(NotImplementedError, match="\"normal_kernel_cpu\" not implemented for "
+                                                  "'Long'"):
+        t.normal_()
+    f = C.zeros(4)
+    with pytest.raises(RuntimeError, match=r"uniform_ expects to return a \[from, to\) range, "
+                                           r"but found from=1 > to=0"):
+        f.uniform_(1, 0)
+    with pytest.raises(RuntimeError, match="normal expects std >= 0.0, but found std -1"):
+        f.normal_(0, -1)
+    with pytest.raises(RuntimeError, match="random_ expects 'from' to be less than 'to'"):
+        f.random_(3, 3)
+    with pytest.raises(RuntimeError, match=r"bernoulli_ expects p to be in \[0, 1\]"):
+        f.bernoulli_(1.5)
+    with pytest.raises(RuntimeError, match="exponential_ expects lambda > 0.0"):
+        f.exponential_(0)
+    assert (val(f) == 0).all()                # nothing half-changed after an error
+    v = f._version
+    assert f.uniform_() is f and f._version == v + 1
+    w = C.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        w.normal_()

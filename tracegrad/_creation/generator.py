@@ -1,15 +1,20 @@
 """The random number generators: ``Generator``, ``default_generator`` and the global seed
 functions (``manual_seed``, ``seed``, ``initial_seed``, ``get_rng_state``, ``set_rng_state``).
 
-Random numbers come from ``jax.random`` keys held by a ``Generator``: each random call splits
-the generator's key, so ``manual_seed(s)`` replays the same sequence of random tensors. The
-streams differ from PyTorch's (the values are not bit-identical to torch's for a seed)."""
+A ``Generator`` is PyTorch's CPU generator, redone: a 32-bit Mersenne Twister (mt19937) seeded
+as ``at::mt19937`` seeds it (the low 32 bits of the seed through the standard initialisation),
+drawn 32 bits at a time (``random()``) or 64 at a time from two draws, the first one high
+(``random64()``), plus the cached second sample of the Box-Muller normal. The stream itself is
+numpy's ``MT19937`` bit generator (the same recurrence and tempering as ``std::mt19937``), whose
+state is set from PyTorch's seeding, so a million draws cost one vectorised call.
+``get_state()`` returns PyTorch's 5056-byte state layout, so a state saved by torch can be
+loaded here and the other way round.
+"""
 from __future__ import annotations
 
 import builtins
 import os
 
-import jax
 import numpy as np
 
 from .. import _dtype as D
@@ -22,30 +27,51 @@ __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_see
 
 _bool, _int, _float = builtins.bool, builtins.int, builtins.float
 
+_N = 624  # mt19937's state size (words)
+_STATE_BYTES = 5056  # sizeof(at::detail::CPUGeneratorImplState) on 64-bit platforms
+
+
+def _mt_init(seed32):
+    """std::mt19937's initial state for a 32-bit seed (``at::mt19937::init_with_uint32``)."""
+    key = [0] * _N
+    x = key[0] = seed32
+    for j in range(1, _N):
+        x = (1812433253 * (x ^ (x >> 30)) + j) & 0xFFFF_FFFF
+        key[j] = x
+    return np.array(key, dtype=np.uint32)
+
 
 class Generator:
-    """A random number generator: a ``jax.random`` key that every random call splits.
+    """A random number generator with PyTorch's CPU stream: the same seed gives the same
+    numbers as ``torch.Generator().manual_seed(seed)``.
 
     ``Generator().manual_seed(s)`` (returns the generator), ``seed()``, ``initial_seed()``,
-    ``get_state()`` / ``set_state(state)`` (the key as an 8-byte uint8 tensor). Pass it as
-    ``generator=`` to the random functions. One generator serves every device: the sub-key of
-    a call is moved to the device that the values are made on."""
+    ``get_state()`` / ``set_state(state)`` (PyTorch's uint8 state tensor). Pass it as
+    ``generator=`` to the random functions. A generator serves every device: the numbers are
+    drawn on the host and the tensor is moved to the device it is made on.
+
+        >>> import tracegrad as torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> torch.rand(3, generator=g)
+        tensor([0.4963, 0.7682, 0.0885])
+    """
 
     _DEFAULT_SEED = 67280421310721  # PyTorch's default CPU seed
 
     def __init__(self, device="cpu"):
         self.device = _check_device("Generator", device)
-        self._seed = self._DEFAULT_SEED
-        self._key = None  # made lazily: creating it starts jax's backend
+        self._bits = np.random.MT19937()
+        self._set_seed(self._DEFAULT_SEED)
 
     def __repr__(self):
         return f"<tracegrad.Generator seed={self._seed} device={self.device}>"
 
-    @staticmethod
-    def _key_of(seed):
-        s = seed & 0xFFFF_FFFF_FFFF_FFFF
-        data = np.array([s >> 32, s & 0xFFFF_FFFF], dtype=np.uint32)  # == jax.random.PRNGKey(s)
-        return jax.device_put(data, CPU.jax_device())
+    def _set_seed(self, seed):
+        self._seed = seed
+        self._bits.state = {"bit_generator": "MT19937",
+                            "state": {"key": _mt_init(seed & 0xFFFF_FFFF), "pos": _N}}
+        self._fresh = True  # seeded, nothing drawn yet (PyTorch's next_ is 0, not 624)
+        self._normal = None  # the cached second Box-Muller sample (a double), if any
 
     def manual_seed(self, seed):
         if isinstance(seed, _bool) or not isinstance(seed, (_int, np.integer)):
@@ -55,8 +81,7 @@ class Generator:
             raise ValueError("Overflow when unpacking long long")
         if seed < 0:
             seed = 0xFFFF_FFFF_FFFF_FFFF + seed
-        self._seed = seed
-        self._key = self._key_of(seed)
+        self._set_seed(seed)
         return self
 
     def seed(self):
@@ -68,39 +93,64 @@ class Generator:
     def initial_seed(self):
         return self._seed
 
+    # ---------------------------------------------------------------- draws
+    def _random(self, n):
+        """``n`` successive ``random()`` draws (uint32), as PyTorch's ``CPUGeneratorImpl``."""
+        self._fresh = False
+        return self._bits.random_raw(n).astype(np.uint32)
+
+    def _random64(self, n):
+        """``n`` successive ``random64()`` draws (uint64): two 32-bit draws, the first high."""
+        r = self._bits.random_raw(2 * n)
+        self._fresh = False
+        return (r[0::2] << np.uint64(32)) | r[1::2]
+
+    # ---------------------------------------------------------------- state
     def get_state(self):
-        if self._key is None:
-            self._key = self._key_of(self._seed)
-        data = np.asarray(self._key).astype(np.uint32).view(np.uint8).copy()
+        """PyTorch's ``CPUGeneratorImplState`` as a uint8 tensor of 5056 bytes."""
+        st = self._bits.state["state"]
+        pos = _int(st["pos"])
+        if pos == _N:
+            left, nxt = 1, 0 if self._fresh else _N
+        else:
+            left, nxt = _N + 1 - pos, pos
+        buf = bytearray(_STATE_BYTES)
+        view = memoryview(buf)
+        np.frombuffer(view[0:8], np.uint64)[:] = self._seed
+        np.frombuffer(view[8:16], np.int32)[:] = (left, 1)
+        np.frombuffer(view[16:24], np.uint64)[:] = nxt
+        np.frombuffer(view[24:24 + 8 * _N], np.uint64)[:] = st["key"].astype(np.uint64)
+        if self._normal is not None:
+            np.frombuffer(view[5024:5032], np.float64)[:] = self._normal
+            np.frombuffer(view[5040:5044], np.int32)[:] = 1
+        data = np.frombuffer(bytes(buf), np.uint8).copy()
         return Tensor._make(_put(data, CPU), CPU)
 
     def set_state(self, new_state):
-        if not isinstance(new_state, Tensor) or new_state.dtype is not D.uint8 or \
-                new_state.numel() != 8:
-            raise RuntimeError("set_state expects the uint8 Tensor of 8 bytes that get_state "
-                               "returns")
-        data = np.asarray(new_state.detach()._data.value).reshape(8).view(np.uint32)
-        self._key = jax.device_put(data.copy(), CPU.jax_device())
+        """Load a state from ``get_state()`` (this generator's or PyTorch's)."""
+        if not isinstance(new_state, Tensor):
+            raise TypeError(f"expected a torch.ByteTensor, but got {_tname(new_state)}")
+        if new_state.dtype is not D.uint8:
+            raise RuntimeError(f"expected a torch.ByteTensor, but got a tensor of dtype "
+                               f"{new_state.dtype}")
+        if new_state.numel() != _STATE_BYTES:
+            raise RuntimeError(f"Expected a CPUGeneratorImplState of size {_STATE_BYTES} but "
+                               f"found the input RNG state size to be {new_state.numel()}")
+        raw = np.asarray(new_state.detach()._data.value).reshape(-1).tobytes()
+        seed_ = _int(np.frombuffer(raw[0:8], np.uint64)[0])
+        left, seeded = (_int(v) for v in np.frombuffer(raw[8:16], np.int32))
+        nxt = _int(np.frombuffer(raw[16:24], np.uint64)[0]) & 0xFFFF_FFFF
+        key = np.frombuffer(raw[24:24 + 8 * _N], np.uint64).astype(np.uint32)
+        if not seeded or left < 1 or left > _N + 1 or nxt > _N or (left != 1 and
+                                                                  left + nxt != _N + 1):
+            raise RuntimeError("Invalid mt19937 state")
+        self._seed = seed_
+        self._bits.state = {"bit_generator": "MT19937",
+                            "state": {"key": key, "pos": _N if left == 1 else nxt}}
+        self._fresh = left == 1 and nxt == 0
+        valid = np.frombuffer(raw[5040:5044], np.int32)[0]
+        self._normal = _float(np.frombuffer(raw[5024:5032], np.float64)[0]) if valid else None
         return self
-
-    def _next_key(self, dev=CPU):
-        """A fresh sub-key for one random call, on ``dev`` (the generator's key advances).
-
-        Split eagerly even while jax traces a function (``ensure_compile_time_eval``), so the
-        generator never holds a tracer."""
-        with jax.ensure_compile_time_eval():
-            if self._key is None:
-                self._key = self._key_of(self._seed)
-            self._key, sub = _split2(self._key)
-        if dev.type != "cpu":
-            sub = jax.device_put(sub, dev.jax_device())
-        return sub
-
-
-@jax.jit
-def _split2(key):
-    keys = jax.random.split(key)
-    return keys[0], keys[1]
 
 
 default_generator = Generator()
@@ -108,7 +158,8 @@ default_generator = Generator()
 
 def manual_seed(seed):
     """Seed the default generator (for every device); returns it. As PyTorch, ``int(seed)``
-    first, so ``manual_seed(1.0)`` works; negative seeds map to ``0xffff_ffff_ffff_ffff + seed``."""
+    first, so ``manual_seed(1.0)`` works; negative seeds map to ``0xffff_ffff_ffff_ffff + seed``.
+    After ``manual_seed(s)`` the random functions draw PyTorch's numbers for ``s``."""
     seed = _int(seed)
     return default_generator.manual_seed(seed)
 
@@ -124,6 +175,7 @@ def initial_seed():
 
 
 def get_rng_state():
+    """The default generator's state: PyTorch's 5056-byte uint8 tensor."""
     return default_generator.get_state()
 
 
@@ -138,4 +190,3 @@ def _check_generator(fname, generator):
         raise TypeError(f"{fname}(): argument 'generator' must be torch.Generator, not "
                         f"{_tname(generator)}")
     return generator
-

@@ -1,23 +1,25 @@
-"""Random tensors: ``rand``, ``randn``, ``randint``, ``randperm``, ``normal`` and the random
-``*_like`` functions."""
+"""Random tensors: ``rand``, ``randn``, ``randint``, ``randperm``, ``normal``, ``bernoulli`` and
+the random ``*_like`` functions, drawing PyTorch's numbers from a ``Generator`` (see ``kernels``)
+on the host and moving each result to its device once."""
 from __future__ import annotations
 
 import builtins
 
-import jax
-import jax.numpy as jnp
+import math
+
 import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor
 from .checks import (_CPP_NAME, _REQUIRES_GRAD_ERROR, _check_device, _check_dtype, _check_int,
                      _check_requires_grad, _check_shape, _finish, _no_out, _number, _parse_size,
-                     _size_kw, _tname)
+                     _put, _size_kw, _tname)
+from . import kernels as K
 from .factories import _like
 from .generator import _check_generator
 
 __all__ = ["rand_like", "randn_like", "randint_like", "randn", "rand", "randint", "randperm",
-           "normal"]
+           "normal", "bernoulli"]
 
 _bool, _int, _float = builtins.bool, builtins.int, builtins.float
 
@@ -65,21 +67,18 @@ def _random(fname, kind, shape, generator, dtype, dev, requires_grad, low=None, 
                                else "to - 1 is out of bounds for bool")
         if requires_grad and not dtype.is_floating_point:
             raise RuntimeError(_REQUIRES_GRAD_ERROR)
-        key = gen._next_key(dev)
-        value = jax.random.randint(key, shape, low, high, dtype=np.int64)
-        if dtype is not D.int64:
-            value = value.astype(dtype.np)
-        return _finish(value, dev, requires_grad)
+        value = K.random_from_to(gen, math.prod(shape), dtype, low, high).reshape(shape)
+        return _finish(_put(value, dev), dev, requires_grad)
     dtype = dtype or D.get_default_dtype()
     if not dtype.is_floating_point:
         kernel = "normal_kernel_cpu" if kind == "normal" else "check_uniform_bounds"
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{_CPP_NAME[dtype.name]}'")
-    key = gen._next_key(dev)
-    if kind == "normal":
-        value = jax.random.normal(key, shape, dtype=dtype.np)
+    n = math.prod(shape)
+    if kind == "normal":  # low and high are the mean and std here
+        value = K.normal(gen, n, dtype, 0.0 if low is None else low, 1.0 if high is None else high)
     else:
-        value = jax.random.uniform(key, shape, dtype=dtype.np)
-    return _finish(value, dev, requires_grad)
+        value = K.uniform(gen, n, dtype)
+    return _finish(_put(value.reshape(shape), dev), dev, requires_grad)
 
 
 def randn(*size, generator=None, out=None, dtype=None, layout=None, device=None,
@@ -153,9 +152,8 @@ def randperm(n, *, generator=None, out=None, dtype=None, layout=None, device=Non
         raise RuntimeError(_REQUIRES_GRAD_ERROR)
     if dtype.category == 1 and n > 0 and n - 1 > np.iinfo(dtype.np).max:
         raise RuntimeError(f"n is too large for result tensor type: '{dtype}'")
-    key = gen._next_key(dev)
-    value = jax.random.permutation(key, n).astype(dtype.np)
-    return _finish(value, dev, requires_grad)
+    value = K.randperm(gen, n).astype(dtype.np)
+    return _finish(_put(value, dev), dev, requires_grad)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None, layout=None,
@@ -183,11 +181,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         shape = _check_shape("normal", size, 3)
         dtype = _check_dtype("normal", dtype)
         dev = _check_device("normal", device)
-        t = _random("normal", "normal", shape, gen, dtype, dev, requires_grad)
-        if m == 0.0 and s == 1.0:
-            return t
-        value = (t._data.value * np.asarray(s, t.dtype.np) + np.asarray(m, t.dtype.np))
-        return _finish(value.astype(t.dtype.np), dev, requires_grad)
+        return _random("normal", "normal", shape, gen, dtype, dev, requires_grad, low=m, high=s)
     if size is not None:
         raise TypeError("normal(): size must not be given when mean or std is a Tensor")
     if dtype is not None or device is not None or requires_grad:
@@ -198,25 +192,61 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
         raise NotImplementedError(f"\"normal_kernel_cpu\" not implemented for "
                                   f"'{_CPP_NAME[dtype.name]}'")
     dev = (mean if mt else std).device
-    mv = mean._data.value if mt else np.asarray(_float(_number("normal", "mean", 1, mean)))
-    sv = std._data.value if st else np.asarray(_float(_number("normal", "std", 2, std)))
+    mv = np.asarray(mean._data.value) if mt else np.float64(_number("normal", "mean", 1, mean))
+    sv = np.asarray(std._data.value) if st else np.float64(_number("normal", "std", 2, std))
     if st:
-        if bool(jnp.any(sv < 0)):
+        if bool(np.any(sv < 0)):
             raise RuntimeError("normal expects all elements of std >= 0.0")
     elif sv < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     try:
-        shape = jnp.broadcast_shapes(jnp.shape(mv), jnp.shape(sv))
+        shape = np.broadcast_shapes(np.shape(mv), np.shape(sv))
     except ValueError:
-        a, b = jnp.shape(mv), jnp.shape(sv)
+        a, b = np.shape(mv), np.shape(sv)
         raise RuntimeError(f"The size of tensor a ({a[-1] if a else 1}) must match the size of "
                            f"tensor b ({b[-1] if b else 1}) at non-singleton dimension "
                            f"{max(len(a), len(b)) - 1}") from None
-    eps = jax.random.normal(gen._next_key(dev), shape, dtype=dtype.np)
-    value = (jnp.asarray(mv).astype(dtype.np) + jnp.asarray(sv).astype(dtype.np) * eps)
-    out_t = Tensor._make(value.astype(dtype.np), dev)
+    n, f = math.prod(shape), dtype.np
+    # as PyTorch: normal_(0, std) then add_(mean) for a number std, else
+    # normal_(0, 1).mul_(std).add_(mean), each step rounded in the dtype
+    if st:
+        eps = K.normal(gen, n, dtype).reshape(shape)
+        value = eps * sv.astype(f) + mv.astype(f)
+    else:
+        value = K.normal(gen, n, dtype, 0.0, _float(sv)).reshape(shape) + mv.astype(f)
+    value = _put(np.ascontiguousarray(value, dtype=f), dev)
+    out_t = Tensor._make(value, dev)
     grads = [x for x in (mean, std) if isinstance(x, Tensor) and x.requires_grad]
     for x in grads:
         # join the graph with a zero gradient, as PyTorch's normal backward is zero
         out_t = out_t + x * 0
     return out_t
+
+
+def bernoulli(input, p=None, *, generator=None, out=None):  # noqa: A002
+    """0/1 samples with the probabilities in ``input`` (or the number ``p`` for every
+    element), in ``input``'s dtype and shape."""
+    _no_out("bernoulli", out)
+    if not isinstance(input, Tensor):
+        raise TypeError(f"bernoulli(): argument 'input' (position 1) must be Tensor, not "
+                        f"{_tname(input)}")
+    gen = _check_generator("bernoulli", generator)
+    shape, dt = tuple(input.shape), input.dtype
+    if p is not None:
+        value = K.bernoulli_scalar(gen, math.prod(shape), _check_probability(p)).reshape(shape)
+    else:
+        probs = np.asarray(input.detach()._data.value)
+        if not dt.is_floating_point:
+            raise NotImplementedError(f"\"bernoulli_tensor_cpu_p_\" not implemented for "
+                                      f"'{_CPP_NAME[dt.name]}'")
+        if probs.size and not bool(np.all((probs >= 0) & (probs <= 1))):
+            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+        value = K.bernoulli_tensor(gen, probs)
+    return Tensor._make(_put(value.astype(dt.np), input.device), input.device)
+
+
+def _check_probability(p):
+    p = _float(_number("bernoulli_", "p", 1, p))
+    if not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+    return p
