@@ -192,3 +192,20 @@ def test_inplace_random_errors_and_versions():
     w = C.zeros(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
         w.normal_()
+
+
+def test_multinomial_errors():
+    with pytest.raises(RuntimeError, match="probability tensor contains either `inf`, `nan` or "
+                                           "element < 0"):
+        C.multinomial(C.tensor([-1.0, 1.0]), 1)
+    with pytest.raises(RuntimeError, match=r"invalid multinomial distribution \(sum of "
+                                           r"probabilities <= 0\)"):
+        C.multinomial(C.tensor([0.0, 0.0]), 1)
+    with pytest.raises(RuntimeError, match="cannot sample n_sample > prob_dist.size"):
+        C.multinomial(C.tensor([0.5, 0.5]), 3)
+    with pytest.raises(RuntimeError, match="cannot sample n_sample <= 0 samples"):
+        C.multinomial(C.tensor([0.5, 0.5]), 0)
+    with pytest.raises(RuntimeError, match="prob_dist must be 1 or 2 dim"):
+        C.multinomial(C.ones(2, 2, 2), 1)
+    s = C.multinomial(C.tensor([0.0, 1.0, 0.0]), 4, replacement=True)
+    assert s.dtype is D.int64 and val(s).tolist() == [1, 1, 1, 1]

@@ -176,3 +176,21 @@ def test_nn_init_and_modules(torch, dtype):
         assert n1 == n2
         same(p1, p2)
     same(C.randn(5, dtype=gd), torch.randn(5, dtype=td))       # the stream continues alike
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_multinomial(torch, dtype):
+    """One sample or no replacement: argmax / top-k of p / exponential_(1); with replacement:
+    a double uniform per sample placed in the normalised cumulative weights."""
+    rng = np.random.default_rng(0)
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        C.manual_seed(seed)
+        for shape in ((50,), (3, 7)):
+            p = rng.random(shape).astype(dtype)
+            ours, theirs = C.tensor(p), torch.tensor(p)
+            same(C.multinomial(ours, 1), torch.multinomial(theirs, 1))
+            same(C.multinomial(ours, 5), torch.multinomial(theirs, 5))
+            same(C.multinomial(ours, 12, replacement=True),
+                 torch.multinomial(theirs, 12, replacement=True))
+            same(ours.multinomial(3, True), theirs.multinomial(3, True))

@@ -26,7 +26,7 @@ from .. import _dtype as D
 from .avx_mathfun import fma32, fma64, log256_ps, sincos256_ps
 
 __all__ = ["uniform", "normal", "random_from_to", "random_bits", "randperm", "bernoulli_scalar",
-           "bernoulli_tensor", "exponential"]
+           "bernoulli_tensor", "exponential", "multinomial"]
 
 _f32 = np.float32
 _DIGITS = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
@@ -178,3 +178,28 @@ def bernoulli_tensor(gen, p):
 def exponential(gen, n, dtype, lambd):
     """``Tensor.exponential_(lambd)``: ``-1 / lambd * log1p(-u)`` with a double uniform."""
     return ((-1.0 / lambd) * _log1p(-_unit(gen, n, D.float64))).astype(dtype.np)
+
+
+def multinomial(gen, probs, n, replacement):
+    """``multinomial(probs, n, replacement)`` on a 2-D numpy array of weights (rows).
+
+    Without replacement, or for one sample, PyTorch's Gumbel trick: ``q = exponential_(1)`` in
+    the weights' dtype, then the top ``n`` of ``probs / q`` (argmax for one). With replacement:
+    per row the cumulative sums in the dtype, divided by the total, and for each sample a double
+    uniform placed by a binary search (the first slot whose cumulative weight is not below it)."""
+    rows, cats = probs.shape
+    if not replacement or n == 1:
+        q = exponential(gen, probs.size, D.from_np(probs.dtype), 1.0).reshape(probs.shape)
+        with np.errstate(divide="ignore"):
+            vals = probs / q
+        if n == 1:
+            return np.argmax(vals, axis=-1).reshape(rows, 1)
+        return np.argsort(-vals, axis=-1, kind="stable")[:, :n]
+    out = np.empty((rows, n), np.int64)
+    for r in range(rows):
+        cum = np.cumsum(probs[r])  # sequential, in the dtype, as the C loop
+        total = cum[-1]
+        if total > 0 or 0.99999 < total < 1.00001:
+            cum = cum / total
+        out[r] = np.searchsorted(cum, _unit(gen, n, D.float64), side="left")
+    return out

@@ -19,7 +19,7 @@ from .factories import _like
 from .generator import _check_generator
 
 __all__ = ["rand_like", "randn_like", "randint_like", "randn", "rand", "randint", "randperm",
-           "normal", "bernoulli"]
+           "normal", "bernoulli", "multinomial"]
 
 _bool, _int, _float = builtins.bool, builtins.int, builtins.float
 
@@ -250,3 +250,35 @@ def _check_probability(p):
     if not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
     return p
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):  # noqa: A002
+    """``num_samples`` indices per row of ``input`` (1-D or 2-D non-negative weights), drawn
+    as PyTorch draws them (int64)."""
+    _no_out("multinomial", out)
+    if not isinstance(input, Tensor):
+        raise TypeError(f"multinomial(): argument 'input' (position 1) must be Tensor, not "
+                        f"{_tname(input)}")
+    n = _check_int("multinomial", "num_samples", 2, num_samples)
+    gen = _check_generator("multinomial", generator)
+    if input.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
+                           f"{_CPP_NAME[input.dtype.name]}")
+    if n <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    cats = input.shape[-1]
+    if not replacement and n > cats:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without "
+                           "replacement")
+    probs = np.asarray(input.detach()._data.value)
+    probs2 = probs.reshape(-1, cats)
+    if not bool(np.all(probs2 >= 0)) or not bool(np.all(np.isfinite(probs2))):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if bool(np.any(probs2.sum(axis=-1) == 0)):
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    value = K.multinomial(gen, probs2, n, replacement)
+    if input.ndim == 1:
+        value = value.reshape(n)
+    return Tensor._make(_put(np.ascontiguousarray(value), input.device), input.device)

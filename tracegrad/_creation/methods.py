@@ -1,8 +1,8 @@
-"""The in-place random methods of Tensor (``uniform_``, ``normal_``, ``random_``, ``bernoulli_``,
-``exponential_``), drawing PyTorch's numbers (see ``kernels``); installed on ``Tensor`` from here,
-as the ops install theirs. Each draws on the host, moves the result to the tensor's device once
-and writes it with ``copy_`` (so the version counter and the leaf checks are those of any
-in-place op)."""
+"""The random methods of Tensor: in place ``uniform_``, ``normal_``, ``random_``, ``bernoulli_``,
+``exponential_``, and ``bernoulli``, ``multinomial``; drawing PyTorch's numbers (see ``kernels``)
+and installed on ``Tensor`` from here, as the ops install theirs. An in-place method draws on
+the host, moves the result to the tensor's device once and writes it with ``copy_`` (so the
+version counter and the leaf checks are those of any in-place op)."""
 from __future__ import annotations
 
 import builtins
@@ -13,7 +13,7 @@ from .._tensor import Tensor
 from . import kernels as K
 from .checks import _CPP_NAME, _number, _put
 from .generator import _check_generator
-from .random import _check_probability
+from .random import _check_probability, bernoulli, multinomial
 
 __all__ = ["uniform_", "normal_", "random_", "bernoulli_", "exponential_"]
 
@@ -89,6 +89,6 @@ def exponential_(self, lambd=1.0, *, generator=None):
     return _write(self, K.exponential(gen, self.numel(), self.dtype, lam))
 
 
-for _f in (uniform_, normal_, random_, bernoulli_, exponential_):
+for _f in (uniform_, normal_, random_, bernoulli_, exponential_, bernoulli, multinomial):
     setattr(Tensor, _f.__name__, _f)
 del _f
