@@ -65,6 +65,21 @@ def test_randn_rand_sizes_and_continuation(torch, dtype):
             same(C.randn(3, n % 5 + 1, dtype=gd), torch.randn(3, n % 5 + 1, dtype=td))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_16_bit_floats(torch, dtype):
+    td, gd = getattr(torch, dtype), getattr(D, dtype)
+    torch.manual_seed(1)
+    C.manual_seed(1)
+    for n in SIZES:
+        for ours, theirs in ((C.randn(n, dtype=gd), torch.randn(n, dtype=td)),
+                             (C.rand(n, dtype=gd), torch.rand(n, dtype=td)),
+                             (C.empty(n, dtype=gd).uniform_(-0.3, 0.9),
+                              torch.empty(n, dtype=td).uniform_(-0.3, 0.9)),
+                             (C.empty(n, dtype=gd).normal_(0.5, 2.0),
+                              torch.empty(n, dtype=td).normal_(0.5, 2.0))):
+            np.testing.assert_array_equal(val(ours).astype(np.float32), theirs.float().numpy())
+
+
 def test_default_dtype_and_like(torch):
     torch.manual_seed(3)
     C.manual_seed(3)

@@ -9,7 +9,8 @@ core/TransformationHelper.h, native/TensorFactories.cpp).
 - normal, 16 or more elements of a contiguous tensor: all the uniforms first, then Box-Muller
   on blocks of 16 (``u1 = 1 - u[j]``, ``u2 = u[j + 8]``: cos to ``j``, sin to ``j + 8``); a size
   that is not a multiple of 16 draws 16 fresh uniforms for the last 16 places and redoes them.
-  float32 uses avx_mathfun's log and sincos (see ``avx_mathfun``), float64 the C library's.
+  float32 uses avx_mathfun's log and sincos (see ``avx_mathfun``), float64 the C library's;
+  float16/bfloat16 run the float32 path (uniforms drawn for the whole blocks only) and round.
 - normal, fewer elements (or a non-contiguous tensor): one double Box-Muller pair per two
   elements (``log1p``, two ``random64()``), the sin half cached in the generator for the next
   element, even across calls.
@@ -29,7 +30,7 @@ __all__ = ["uniform", "normal", "random_from_to", "random_bits", "randperm", "be
            "bernoulli_tensor", "exponential", "multinomial"]
 
 _f32 = np.float32
-_DIGITS = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
+_DIGITS = {"float64": 53, "float32": 24, "float16": 24, "bfloat16": 24}  # 16-bit: float's
 _TWO_PI = 2.0 * math.pi
 
 
@@ -45,14 +46,19 @@ def _unit(gen, n, dtype):
 
 
 def uniform(gen, n, dtype, low=0.0, high=1.0):
-    """``Tensor.uniform_(low, high)``: ``low`` and ``high`` cast to the dtype first."""
+    """``Tensor.uniform_(low, high)``: the bounds as float64 for float64, else as float32."""
     x = _unit(gen, n, dtype)
     if dtype is D.float64:
         lo, hi = np.float64(low), np.float64(high)
         return x if (lo, hi) == (0.0, 1.0) else fma64(x, hi - lo, lo)
-    lo, hi = np.asarray(low).astype(dtype.np), np.asarray(high).astype(dtype.np)
-    span = np.asarray(_f32(hi) - _f32(lo)).astype(dtype.np)  # T(to - from)
-    return fma32(x, _f32(span), _f32(lo)).astype(dtype.np)
+    lo, hi = _f32(low), _f32(high)
+    if dtype is D.float32:
+        return fma32(x, hi - lo, lo)
+    # float16/bfloat16: computed in float with float bounds, rounded; a value that rounds up
+    # to ``high`` becomes ``low``, so the range stays half-open
+    out = fma32(x, hi - lo, lo).astype(dtype.np)
+    out[out == np.asarray(hi).astype(dtype.np)] = np.asarray(lo).astype(dtype.np)
+    return out
 
 
 def _fill_16_avx2(u, mean, std):
@@ -97,6 +103,15 @@ def normal(gen, n, dtype, mean=0.0, std=1.0, contiguous=True):
         if n % 16:
             out[n - 16:] = fill(_unit(gen, 16, dtype), m, s).ravel()
         return out
+    if n >= 16 and contiguous and dtype in (D.float16, D.bfloat16):
+        # float16/bfloat16: the float32 path in a float buffer, rounded at the end; only the
+        # whole blocks' uniforms are drawn before the 16 fresh ones of the tail
+        out = np.empty(n, np.float32)
+        whole, m, s = n - n % 16, _f32(mean), _f32(std)
+        out[:whole] = _fill_16_avx2(_unit(gen, whole, D.float32), m, s).ravel()
+        if n % 16:
+            out[n - 16:] = _fill_16_avx2(_unit(gen, 16, D.float32), m, s).ravel()
+        return out.astype(dtype.np)
     return _normal_scalar(gen, n, mean, std).astype(dtype.np)
 
 
