@@ -209,3 +209,17 @@ def test_multinomial_errors():
         C.multinomial(C.ones(2, 2, 2), 1)
     s = C.multinomial(C.tensor([0.0, 1.0, 0.0]), 4, replacement=True)
     assert s.dtype is D.int64 and val(s).tolist() == [1, 1, 1, 1]
+
+
+def test_trunc_normal_and_orthogonal_without_torch():
+    import tracegrad as tg
+    C.manual_seed(0)
+    t = tg.nn.init.trunc_normal_(C.empty(1000), mean=0.5, std=2.0, a=-1.0, b=1.0)
+    v = val(t)
+    assert v.min() >= -1.0 and v.max() <= 1.0 and len(np.unique(v)) == 1000
+    t = tg.nn.init.trunc_normal_(C.empty(1000, dtype=D.float64), a=0.5, b=0.9)
+    assert val(t).min() >= 0.5 and val(t).max() <= 0.9
+    w = val(tg.nn.init.orthogonal_(C.empty(5, 12)))
+    np.testing.assert_allclose(w @ w.T, np.eye(5), atol=1e-5)
+    with pytest.raises(ValueError, match="Only tensors with 2 or more dimensions"):
+        tg.nn.init.orthogonal_(C.empty(3))

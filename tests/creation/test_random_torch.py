@@ -209,3 +209,27 @@ def test_multinomial(torch, dtype):
             same(C.multinomial(ours, 12, replacement=True),
                  torch.multinomial(theirs, 12, replacement=True))
             same(ours.multinomial(3, True), theirs.multinomial(3, True))
+
+
+@pytest.mark.parametrize("kw", [{}, {"std": 0.02}, {"mean": 0.5, "std": 2.0, "a": -1.0, "b": 1.0},
+                                {"a": 0.5, "b": 0.9}, {"std": 3.0, "a": -0.5, "b": 0.5}])
+def test_trunc_normal(torch, kw):
+    """Both of PyTorch 2.13's rejection samplers (normal_ redraws when [a, b] holds > 0.3 of
+    the mass, uniform candidates otherwise), float32 and float64."""
+    for shape, dtype in (((20, 7), "float32"), ((100,), "float64")):
+        torch.manual_seed(0)
+        C.manual_seed(0)
+        same(tg.nn.init.trunc_normal_(C.empty(*shape, dtype=getattr(D, dtype)), **kw),
+             torch.nn.init.trunc_normal_(torch.empty(*shape, dtype=getattr(torch, dtype)), **kw))
+        same(C.rand(3), torch.rand(3))            # the same number of draws
+
+
+def test_orthogonal(torch):
+    """The normal_ draws are PyTorch's; the QR is numpy's, so q agrees to rounding only."""
+    for shape in ((20, 7), (5, 30), (4, 3, 2)):
+        torch.manual_seed(0)
+        C.manual_seed(0)
+        ours = val(tg.nn.init.orthogonal_(C.empty(*shape), gain=1.5))
+        np.testing.assert_allclose(ours, torch.nn.init.orthogonal_(torch.empty(*shape),
+                                                                   gain=1.5).numpy(), atol=1e-6)
+        same(C.rand(3), torch.rand(3))
