@@ -113,8 +113,10 @@ def test_generator():
 def test_global_seed_functions():
     assert C.manual_seed(7) is C.default_generator
     assert C.initial_seed() == 7
-    C.manual_seed(-1)                            # negative seeds are remapped, as in torch
-    assert C.initial_seed() == 0xFFFF_FFFF_FFFF_FFFF - 1
+    C.manual_seed(-1)              # negative seeds are read unsigned, as torch 2.13 does
+    assert C.initial_seed() == 2 ** 64 - 1
+    C.manual_seed(-2 ** 63)
+    assert C.initial_seed() == 2 ** 63
     C.manual_seed(2 ** 64 - 1)
     s = C.seed()
     assert isinstance(s, int) and C.initial_seed() == s

@@ -173,6 +173,15 @@ def test_generators_and_state(torch):
         C.set_rng_state(C.zeros(8, dtype=D.uint8))
 
 
+def test_seeds(torch):
+    for s in (-1, -5, -2 ** 63, 2 ** 32 + 5, 2 ** 63, 2 ** 64 - 1, 123456789012, True, 1.0):
+        torch.manual_seed(s)
+        C.manual_seed(s)
+        assert C.initial_seed() == torch.initial_seed()
+        same(C.rand(5), torch.rand(5))
+    assert C.Generator().initial_seed() == torch.Generator().initial_seed()
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_nn_init_and_modules(torch, dtype):
     td, gd = getattr(torch, dtype), getattr(D, dtype)

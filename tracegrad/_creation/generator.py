@@ -79,8 +79,8 @@ class Generator:
         seed = _int(seed)
         if not -(2 ** 63) <= seed < 2 ** 64:
             raise ValueError("Overflow when unpacking long long")
-        if seed < 0:
-            seed = 0xFFFF_FFFF_FFFF_FFFF + seed
+        if seed < 0:  # as a signed 64-bit integer read unsigned (PyTorch 2.13: -1 -> 2**64 - 1)
+            seed += 2 ** 64
         self._set_seed(seed)
         return self
 
@@ -158,7 +158,7 @@ default_generator = Generator()
 
 def manual_seed(seed):
     """Seed the default generator (for every device); returns it. As PyTorch, ``int(seed)``
-    first, so ``manual_seed(1.0)`` works; negative seeds map to ``0xffff_ffff_ffff_ffff + seed``.
+    first, so ``manual_seed(1.0)`` works; a negative seed is read as unsigned (``seed + 2**64``).
     After ``manual_seed(s)`` the random functions draw PyTorch's numbers for ``s``."""
     seed = _int(seed)
     return default_generator.manual_seed(seed)
