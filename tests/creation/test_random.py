@@ -225,3 +225,21 @@ def test_trunc_normal_and_orthogonal_without_torch():
     np.testing.assert_allclose(w @ w.T, np.eye(5), atol=1e-5)
     with pytest.raises(ValueError, match="Only tensors with 2 or more dimensions"):
         tg.nn.init.orthogonal_(C.empty(3))
+
+
+def test_rng_state_errors():
+    good = C.get_rng_state()
+    with pytest.raises(TypeError, match="RNG state must be a torch.ByteTensor"):
+        C.set_rng_state(C.zeros(5056))
+    with pytest.raises(TypeError, match="expected a torch.ByteTensor, but got list"):
+        C.set_rng_state([1, 2])
+    with pytest.raises(RuntimeError, match="Expected a CPUGeneratorImplState of size 5056 but "
+                                           "found the input RNG state size to be 8"):
+        C.set_rng_state(C.zeros(8, dtype=D.uint8))
+    bad = val(good).copy()
+    bad[8:12] = 0                                  # left = 0: not a state torch would write
+    with pytest.raises(RuntimeError, match="Invalid mt19937 state"):
+        C.set_rng_state(C.tensor(bad))
+    after = C.rand(3)                              # a refused state leaves the generator as it was
+    C.set_rng_state(good)
+    np.testing.assert_array_equal(val(C.rand(3)), val(after))

@@ -131,8 +131,7 @@ class Generator:
         if not isinstance(new_state, Tensor):
             raise TypeError(f"expected a torch.ByteTensor, but got {_tname(new_state)}")
         if new_state.dtype is not D.uint8:
-            raise RuntimeError(f"expected a torch.ByteTensor, but got a tensor of dtype "
-                               f"{new_state.dtype}")
+            raise TypeError("RNG state must be a torch.ByteTensor")
         if new_state.numel() != _STATE_BYTES:
             raise RuntimeError(f"Expected a CPUGeneratorImplState of size {_STATE_BYTES} but "
                                f"found the input RNG state size to be {new_state.numel()}")
@@ -141,8 +140,10 @@ class Generator:
         left, seeded = (_int(v) for v in np.frombuffer(raw[8:16], np.int32))
         nxt = _int(np.frombuffer(raw[16:24], np.uint64)[0]) & 0xFFFF_FFFF
         key = np.frombuffer(raw[24:24 + 8 * _N], np.uint64).astype(np.uint32)
-        if not seeded or left < 1 or left > _N + 1 or nxt > _N or (left != 1 and
-                                                                  left + nxt != _N + 1):
+        # PyTorch's is_valid() (seeded, 0 < left <= 624, next <= 624); and, since numpy's
+        # MT19937 keeps one position, left and next must be related as every state PyTorch
+        # writes has them (left + next == 625, or a fresh left = 1, next = 0)
+        if not seeded or not 0 < left <= _N or nxt > _N or (left != 1 and left + nxt != _N + 1):
             raise RuntimeError("Invalid mt19937 state")
         self._seed = seed_
         self._bits.state = {"bit_generator": "MT19937",
