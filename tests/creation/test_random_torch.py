@@ -242,3 +242,19 @@ def test_orthogonal(torch):
         np.testing.assert_allclose(ours, torch.nn.init.orthogonal_(torch.empty(*shape),
                                                                    gain=1.5).numpy(), atol=1e-6)
         same(C.rand(3), torch.rand(3))
+
+
+def test_iteration_order_of_strided_tensors(torch):
+    """PyTorch fills a non-contiguous tensor in memory order; ``iteration_order`` arranges a
+    stream drawn in that order (the in-place methods use it for views)."""
+    from tracegrad._creation.methods import iteration_order
+    for make in (lambda: torch.empty(3, 5).t(), lambda: torch.empty(4, 6)[:, ::2],
+                 lambda: torch.empty(2, 3, 4).permute(2, 0, 1), lambda: torch.empty(5, 7)[1:, 2:5]):
+        t = make()
+        assert not t.is_contiguous()
+        torch.manual_seed(0)
+        t.uniform_()
+        torch.manual_seed(0)
+        drawn = torch.rand(t.numel()).numpy()
+        np.testing.assert_array_equal(iteration_order(drawn, tuple(t.shape), t.stride()),
+                                      t.contiguous().numpy().ravel())

@@ -15,12 +15,23 @@ from .checks import _CPP_NAME, _number, _put
 from .generator import _check_generator
 from .random import _check_probability, bernoulli, multinomial
 
-__all__ = ["uniform_", "normal_", "random_", "bernoulli_", "exponential_"]
+__all__ = ["uniform_", "normal_", "random_", "bernoulli_", "exponential_", "iteration_order"]
 
 _float = builtins.float
 
 
+def iteration_order(values, shape, strides):
+    """``values`` drawn in PyTorch's TensorIterator order for a tensor of this shape and these
+    strides (innermost the dimension of smallest stride: memory order for a permuted or sliced
+    tensor), arranged in row-major order of ``shape``."""
+    perm = sorted(range(len(shape)), key=lambda d: -strides[d])  # outermost first
+    arr = np.asarray(values).reshape([shape[d] for d in perm])
+    return arr.transpose(np.argsort(perm)).reshape(-1)
+
+
 def _write(self, value):
+    if not self.is_contiguous():  # PyTorch fills a strided tensor in memory order
+        value = iteration_order(value, tuple(self.shape), self.stride())
     src = Tensor._make(_put(np.asarray(value, dtype=self.dtype.np).reshape(self.shape),
                             self.device), self.device)
     return self.copy_(src)
