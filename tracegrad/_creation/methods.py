@@ -93,11 +93,14 @@ def bernoulli_(self, p=0.5, *, generator=None):
 def exponential_(self, lambd=1.0, *, generator=None):
     """Fill with samples from the exponential distribution of rate ``lambd``."""
     gen = _check_generator("exponential_", generator)
-    _float_only(self, "exponential_cpu")
-    lam = _float(_number("exponential_", "lambd", 1, lambd))
+    if not self.dtype.is_floating_point:
+        raise RuntimeError("Exponential distribution is a continuous probability distribution. "
+                           f"dtype must be a floating point but you specified "
+                           f"{_CPP_NAME[self.dtype.name]}")
+    lam = _number("exponential_", "lambd", 1, lambd)
     if not lam > 0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lam}")
-    return _write(self, K.exponential(gen, self.numel(), self.dtype, lam))
+    return _write(self, K.exponential(gen, self.numel(), self.dtype, _float(lam)))
 
 
 for _f in (uniform_, normal_, random_, bernoulli_, exponential_, bernoulli, multinomial):

@@ -240,7 +240,9 @@ def bernoulli(input, p=None, *, generator=None, out=None):  # noqa: A002
             raise NotImplementedError(f"\"bernoulli_tensor_cpu_p_\" not implemented for "
                                       f"'{_CPP_NAME[dt.name]}'")
         if probs.size and not bool(np.all((probs >= 0) & (probs <= 1))):
-            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.  "
+                               "(Could this error message be improved?  If so, please report "
+                               "an enhancement request to PyTorch.)")
         value = K.bernoulli_tensor(gen, probs)
     return Tensor._make(_put(value.astype(dt.np), input.device), input.device)
 
