@@ -243,3 +243,13 @@ def test_rng_state_errors():
     after = C.rand(3)                              # a refused state leaves the generator as it was
     C.set_rng_state(good)
     np.testing.assert_array_equal(val(C.rand(3)), val(after))
+
+
+def test_engine_is_std_mt19937():
+    """The C++ standard requires the 10000th output of a default-constructed std::mt19937 (seed
+    5489) to be 4123659995; PyTorch's at::mt19937 is that engine, and so is ours."""
+    g = C.Generator().manual_seed(5489)
+    assert int(g._random(10000)[-1]) == 4123659995
+    g.manual_seed(5489 + 2 ** 32)              # only the low 32 bits seed the engine ...
+    assert int(g._random(10000)[-1]) == 4123659995
+    assert g.initial_seed() == 5489 + 2 ** 32  # ... but the whole seed is kept
