@@ -108,6 +108,18 @@ def test_integers(torch):
     same(C.randperm(7, dtype=D.float32), torch.randperm(7, dtype=torch.float32))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64", "int8", "int16",
+                                   "int32", "int64", "uint8", "bool"])
+def test_random_bits_every_dtype(torch, dtype):
+    torch.manual_seed(0)
+    C.manual_seed(0)
+    td, gd = getattr(torch, dtype), getattr(D, dtype)
+    for ours, theirs in ((C.empty(100, dtype=gd).random_(), torch.empty(100, dtype=td).random_()),
+                         (C.empty(50, dtype=gd).random_(0, 2), torch.empty(50, dtype=td).random_(0, 2))):
+        np.testing.assert_array_equal(val(ours).astype(np.float64),
+                                      theirs.double().numpy())
+
+
 def test_normal_forms(torch):
     torch.manual_seed(11)
     C.manual_seed(11)

@@ -30,7 +30,9 @@ __all__ = ["uniform", "normal", "random_from_to", "random_bits", "randperm", "be
            "bernoulli_tensor", "exponential", "multinomial"]
 
 _f32 = np.float32
-_DIGITS = {"float64": 53, "float32": 24, "float16": 24, "bfloat16": 24}  # 16-bit: float's
+# bits of a uniform float (float16/bfloat16 draw float32's) and mantissa digits (random_'s range)
+_DIGITS = {"float64": 53, "float32": 24, "float16": 24, "bfloat16": 24}
+_MANTISSA = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
 _TWO_PI = 2.0 * math.pi
 
 
@@ -159,7 +161,7 @@ def random_bits(gen, n, dtype):
     else:
         v = gen._random(n).astype(np.uint64)
     if dtype.is_floating_point:
-        mod = (1 << _DIGITS[dtype.name]) + 1
+        mod = (1 << _MANTISSA[dtype.name]) + 1
     else:
         mod = int(np.iinfo(dtype.np).max) + 1
     return (v % np.uint64(mod)).astype(dtype.np)
