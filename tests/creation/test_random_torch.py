@@ -270,3 +270,21 @@ def test_iteration_order_of_strided_tensors(torch):
         drawn = torch.rand(t.numel()).numpy()
         np.testing.assert_array_equal(iteration_order(drawn, tuple(t.shape), t.stride()),
                                       t.contiguous().numpy().ravel())
+
+
+def test_dropout_mask_recipe(torch):
+    """PyTorch's CPU F.dropout is x * empty_like(x).bernoulli_(1 - p) / (1 - p): the same
+    recipe here draws its mask (on CPUs where PyTorch runs its default bernoulli kernel)."""
+    try:
+        intel = "GenuineIntel" in open("/proc/cpuinfo").read()
+    except OSError:
+        intel = True
+    if intel:
+        pytest.skip("torch's source has an MKL bernoulli stream for Intel CPUs")
+    for p in (0.5, 0.1):
+        torch.manual_seed(0)
+        C.manual_seed(0)
+        x = np.linspace(-1, 1, 37).astype(np.float32)
+        theirs = torch.nn.functional.dropout(torch.tensor(x), p)
+        ours = C.tensor(x) * (C.empty(37).bernoulli_(1 - p) / (1 - p))
+        same(ours, theirs)
