@@ -13,7 +13,8 @@ def _exact32(a, b, c):
     ex = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
     lo = np.float32(float(ex))             # within an ulp; step to the nearest by comparing
     best = min((np.nextafter(lo, np.float32(-np.inf)), lo, np.nextafter(lo, np.float32(np.inf))),
-               key=lambda v: (abs(Fraction(float(v)) - ex), int(np.asarray(v).view(np.uint32)) & 1))
+               key=lambda v: (abs(Fraction(float(v)) - ex),
+                              int(np.asarray(v).view(np.uint32)) & 1))
     return best
 
 

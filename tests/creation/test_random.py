@@ -1,4 +1,5 @@
-"""Tests for tracegrad._creation.random and .generator: seeding, dtypes, ranges, generators, errors."""
+"""Tests for tracegrad._creation.random, .generator and .methods: seeding, dtypes, ranges,
+generators, errors."""
 import jax
 import numpy as np
 import pytest

@@ -85,7 +85,8 @@ def test_default_dtype_and_like(torch):
     C.manual_seed(3)
     same(C.randn(4, 5), torch.randn(4, 5))
     same(C.randn_like(C.ones(6, 7)), torch.randn_like(torch.ones(6, 7)))
-    same(C.rand_like(C.ones(9, dtype=D.float64)), torch.rand_like(torch.ones(9, dtype=torch.float64)))
+    same(C.rand_like(C.ones(9, dtype=D.float64)),
+         torch.rand_like(torch.ones(9, dtype=torch.float64)))
     same(C.randint_like(C.ones(5), 10), torch.randint_like(torch.ones(5), 10))
     tg.set_default_dtype(D.float64)
     torch.set_default_dtype(torch.float64)
@@ -115,7 +116,8 @@ def test_random_bits_every_dtype(torch, dtype):
     C.manual_seed(0)
     td, gd = getattr(torch, dtype), getattr(D, dtype)
     for ours, theirs in ((C.empty(100, dtype=gd).random_(), torch.empty(100, dtype=td).random_()),
-                         (C.empty(50, dtype=gd).random_(0, 2), torch.empty(50, dtype=td).random_(0, 2))):
+                         (C.empty(50, dtype=gd).random_(0, 2),
+                          torch.empty(50, dtype=td).random_(0, 2))):
         np.testing.assert_array_equal(val(ours).astype(np.float64),
                                       theirs.double().numpy())
 
@@ -139,7 +141,8 @@ def test_inplace_methods(torch, dtype):
     torch.manual_seed(2)
     C.manual_seed(2)
     for n in (5, 16, 37):
-        same(C.empty(n, dtype=gd).uniform_(-0.3, 0.7), torch.empty(n, dtype=td).uniform_(-0.3, 0.7))
+        same(C.empty(n, dtype=gd).uniform_(-0.3, 0.7),
+             torch.empty(n, dtype=td).uniform_(-0.3, 0.7))
         same(C.empty(n, dtype=gd).normal_(1.5, 0.25), torch.empty(n, dtype=td).normal_(1.5, 0.25))
         same(C.empty(n, dtype=gd).exponential_(1.5), torch.empty(n, dtype=td).exponential_(1.5))
         same(C.empty(n, dtype=gd).random_(), torch.empty(n, dtype=td).random_())
@@ -205,7 +208,8 @@ def test_nn_init_and_modules(torch, dtype):
              getattr(torch.nn.init, name)(torch.empty(20, 7, dtype=td)))
     torch.manual_seed(0)
     C.manual_seed(0)
-    ours = tg.nn.Sequential(tg.nn.Linear(4, 16, dtype=gd), tg.nn.ReLU(), tg.nn.Linear(16, 3, dtype=gd))
+    ours = tg.nn.Sequential(tg.nn.Linear(4, 16, dtype=gd), tg.nn.ReLU(),
+                            tg.nn.Linear(16, 3, dtype=gd))
     theirs = torch.nn.Sequential(torch.nn.Linear(4, 16, dtype=td), torch.nn.ReLU(),
                                  torch.nn.Linear(16, 3, dtype=td))
     for (n1, p1), (n2, p2) in zip(ours.named_parameters(), theirs.named_parameters()):
@@ -261,7 +265,8 @@ def test_iteration_order_of_strided_tensors(torch):
     stream drawn in that order (the in-place methods use it for views)."""
     from tracegrad._creation.methods import iteration_order
     for make in (lambda: torch.empty(3, 5).t(), lambda: torch.empty(4, 6)[:, ::2],
-                 lambda: torch.empty(2, 3, 4).permute(2, 0, 1), lambda: torch.empty(5, 7)[1:, 2:5]):
+                 lambda: torch.empty(2, 3, 4).permute(2, 0, 1),
+                 lambda: torch.empty(5, 7)[1:, 2:5]):
         t = make()
         assert not t.is_contiguous()
         torch.manual_seed(0)

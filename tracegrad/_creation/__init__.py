@@ -23,5 +23,5 @@ from . import methods  # noqa: F401,E402  (installs Tensor.uniform_, normal_, ..
 __all__ = ["tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "empty", "full",
            "arange", "linspace", "eye", "zeros_like", "ones_like", "empty_like", "full_like",
            "rand_like", "randn_like", "randint_like", "randn", "rand", "randint", "randperm",
-           "normal", "bernoulli", "multinomial", "Generator", "default_generator", "manual_seed", "seed",
-           "initial_seed", "get_rng_state", "set_rng_state"]
+           "normal", "bernoulli", "multinomial", "Generator", "default_generator", "manual_seed",
+           "seed", "initial_seed", "get_rng_state", "set_rng_state"]

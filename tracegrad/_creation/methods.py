@@ -39,14 +39,16 @@ def _write(self, value):
 
 def _float_only(self, kernel):
     if not self.dtype.is_floating_point:
-        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_CPP_NAME[self.dtype.name]}'")
+        raise NotImplementedError(f"\"{kernel}\" not implemented for "
+                                  f"'{_CPP_NAME[self.dtype.name]}'")
 
 
 def uniform_(self, from_=0.0, to=1.0, *, generator=None):
     """Fill with samples from ``U(from_, to)`` (PyTorch's numbers for the generator's state)."""
     gen = _check_generator("uniform_", generator)
     _float_only(self, "check_uniform_bounds")
-    lo, hi = _float(_number("uniform_", "from", 1, from_)), _float(_number("uniform_", "to", 2, to))
+    lo = _float(_number("uniform_", "from", 1, from_))
+    hi = _float(_number("uniform_", "to", 2, to))
     if lo > hi:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found "
                            f"from={from_} > to={to}")
