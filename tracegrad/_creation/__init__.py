@@ -10,7 +10,6 @@ dtype inference and argument checks, and the random number generators.
     random      rand, randn, randint, randperm, normal, bernoulli, multinomial, random *_like
     methods     Tensor.uniform_, normal_, random_, bernoulli_, exponential_, multinomial, ...
 """
-from .checks import _CPP_NAME  # noqa: F401  (PyTorch's C++ type names, used in ops' errors)
 from .factories import (arange, empty, empty_like, eye, full, full_like, linspace, ones,
                         ones_like, zeros, zeros_like)
 from .from_data import as_tensor, asarray, from_numpy, tensor
