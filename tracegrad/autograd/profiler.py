@@ -11,7 +11,8 @@ nodes, compiled regions and user ranges.
 
 What is recorded, each with wall-clock start/end (``time.perf_counter_ns``) and thread:
 
-- every registry op run eagerly (``tg::mul``, also the ops a backward rule runs),
+- every registry op run eagerly (``aten::mul``: PyTorch's name, ``Op.aten``; also the ops a
+  backward rule runs),
 - every backward node the engine runs (``MulBackward0``, ``AccumulateGrad``, a custom
   Function's backward),
 - every compiled-region step ``tracegrad.compile`` reports through :func:`region`
@@ -91,7 +92,7 @@ class _Collector:
 
     # the two hook points of the core: ops/_registry.apply and autograd/engine.run_backward
     def op_range(self, op, args):
-        return _Range(self, "tg::" + op.name, "op", _shapes(args) if self.record_shapes else None)
+        return _Range(self, op.aten, "op", _shapes(args) if self.record_shapes else None)
 
     def function_range(self, name, args):
         """For ``autograd.Function.apply``: a range named after the Function class around its

@@ -19,12 +19,17 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+import numpy as np
+
+from .._creation import tensor
 from .._tensor import _tensor_type_name
-from ._registry import Op, Sample, apply, register
+from ._registry import Const, Op, Sample, apply, register
+from .elementwise import where
 from .linalg import _C_TYPE, _SCALAR, matmul, mm
+from .reduction import sum as _sum
 from .shape import reshape, t, unsqueeze
 
-__all__ = ["linear", "linear_wgrad", "addmm"]
+__all__ = ["linear", "linear_wgrad", "addmm", "mse_loss", "nll_loss"]
 
 
 def _linear_impl(x, w, b=None):
@@ -38,7 +43,7 @@ def _apply_linear(x, w, b=None):
 
 # ``x @ w^T (+ b)`` as one op: the rules' product ``g @ wt^T`` (PyTorch's mm in a backward)
 _linear = register(Op(
-    "linear", _linear_impl, promote="all", grad_name="MmBackward0",
+    "linear", _linear_impl, promote="all", grad_name="MmBackward0", aten="aten::mm",
     vjp=(lambda g, x, w, b=None, *, out: matmul(g, w),
          lambda g, x, w, b=None, *, out: linear_wgrad(g, x),
          lambda g, x, w, b=None, *, out: g),  # reduced to b's shape by OpNode
@@ -103,17 +108,17 @@ def addmm(input, mat1, mat2):  # noqa: A002
 _addmm.public = addmm
 
 
-def _view_op(name, grad_name):
+def _view_op(name, grad_name, aten):
     """A reshape under one of PyTorch's other names for it (the ops its matmul folds with)."""
-    return register(Op(name, lambda x, *, shape: jnp.reshape(x, shape), grad_name=grad_name,
+    return register(Op(name, lambda x, *, shape: jnp.reshape(x, shape), grad_name=grad_name, aten=aten,
                        vjp=lambda g, x, *, out, shape: reshape(g, x.shape),
                        samples=[Sample((2, 3), call=lambda x: apply(_REG_VIEWS[name], x,
                                                                     shape=(3, 2)))]))
 
 
 _REG_VIEWS = {}
-_REG_VIEWS["unsafe_view"] = _unsafe_view = _view_op("unsafe_view", "UnsafeViewBackward0")
-_REG_VIEWS["squeeze_inplace"] = _squeeze_ = _view_op("squeeze_inplace", "SqueezeBackward4")
+_REG_VIEWS["unsafe_view"] = _unsafe_view = _view_op("unsafe_view", "UnsafeViewBackward0", "aten::_unsafe_view")
+_REG_VIEWS["squeeze_inplace"] = _squeeze_ = _view_op("squeeze_inplace", "SqueezeBackward4", "aten::squeeze_")
 
 
 def linear(input, weight, bias=None):  # noqa: A002
@@ -174,7 +179,7 @@ _ON_CPU = jax.default_backend() == "cpu"
 
 
 _linear_wgrad = register(Op(
-    "linear_wgrad", _wgrad_impl, promote="all", grad_name="MmBackward0",
+    "linear_wgrad", _wgrad_impl, promote="all", grad_name="MmBackward0", aten="aten::mm",
     vjp=(lambda gg, g, x, *, out: _apply_linear(x, gg),
          lambda gg, g, x, *, out: matmul(g, gg)),
     samples=[Sample((4, 5), (4, 3)), Sample((2, 4, 5), (2, 4, 3)), Sample((5,), (3,))]))
@@ -187,3 +192,141 @@ def linear_wgrad(grad, input):  # noqa: A002
 
 
 _linear_wgrad.public = linear_wgrad
+
+
+# ----------------------------------------------------------------------------- losses
+# mse_loss and nll_loss are ops of their own, as in PyTorch, so their grad_fn is PyTorch's
+# (MseLossBackward0, NllLossBackward0) and each is one dispatch forward and backward.
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _mse_impl(x, y, *, reduction):
+    d = x - y
+    loss = d * d
+    if reduction == "none":
+        return loss
+    return jnp.sum(loss) if reduction == "sum" else jnp.mean(loss)
+
+
+def _mse_grad(g, x, y, reduction):
+    d = x - y
+    return 2 * g * d / d.numel() if reduction == "mean" else 2 * g * d
+
+
+_mse = register(Op(
+    "mse_loss", _mse_impl, promote="float", grad_name="MseLossBackward0",
+    vjp=(lambda g, x, y, *, out, reduction: _mse_grad(g, x, y, reduction),
+         lambda g, x, y, *, out, reduction: -_mse_grad(g, x, y, reduction)),
+    samples=[Sample((4,), (4,), reduction="mean"), Sample((2, 3), (2, 3), reduction="sum"),
+             Sample((2, 3), (2, 3), reduction="none"), Sample((), (), reduction="mean"),
+             Sample((2, 3), Const([1.0, -1.0, 0.5]), reduction="mean")]))
+
+
+def mse_loss(input, target, *, reduction="mean"):  # noqa: A002
+    """``((input - target) ** 2)`` reduced by ``reduction`` (one op: ``MseLossBackward0``)."""
+    if input.dtype.category != 2 and target.dtype.category != 2:
+        raise NotImplementedError(f"\"mse_cpu\" not implemented for "
+                                  f"'{_SCALAR[input.dtype.name]}'")
+    return apply(_mse, input, target, reduction=reduction)
+
+
+_mse.public = mse_loss
+
+
+def _class_dim(x):
+    return 0 if x.ndim == 1 else 1
+
+
+def _nll_impl(x, target, weight=None, *, reduction, ignore_index):
+    cd = 0 if x.ndim == 1 else 1
+    t = target.astype(jnp.int64)
+    valid = t != ignore_index
+    tc = jnp.where(valid, t, 0)
+    # (an out-of-range target -- only unchecked inside compiled code -- picks 0, as the rule)
+    picked = jnp.squeeze(jnp.take_along_axis(x, jnp.expand_dims(tc, cd), axis=cd, mode="fill",
+                                             fill_value=0), cd)
+    w = valid.astype(x.dtype) if weight is None else jnp.where(
+        valid, jnp.take(weight, tc, mode="fill", fill_value=0), 0)
+    loss = -picked * w
+    if reduction == "none":
+        return loss
+    return jnp.sum(loss) if reduction == "sum" else jnp.sum(loss) / jnp.sum(w)
+
+
+def _nll_weights(x, target, weight, ignore_index):
+    """Each target's weight (0 where ignored) and the class mask, in tracegrad ops."""
+    cd = _class_dim(x)
+    n = x.shape[cd]
+    shape = [1] * x.ndim
+    shape[cd] = n
+    mask = unsqueeze(target, cd) == tensor(np.arange(n).reshape(shape), device=x.device)
+    valid = target != ignore_index
+    if weight is None:
+        w = where(valid, 1.0, 0.0).to(x.dtype)
+    else:
+        w = where(valid, _sum(where(mask, reshape(weight, tuple(shape)), 0.0), cd), 0.0)
+    return w, mask
+
+
+def _nll_grad(g, x, target, weight, reduction, ignore_index):
+    w, mask = _nll_weights(x, target, weight, ignore_index)
+    if reduction == "mean":
+        g = g / _sum(w)
+    return where(mask, -unsqueeze(g * w, _class_dim(x)), 0.0)
+
+
+_nll = register(Op(
+    "nll_loss", _nll_impl, grad_name="NllLossBackward0",
+    vjp=(lambda g, x, target, weight=None, *, out, reduction, ignore_index:
+         _nll_grad(g, x, target, weight, reduction, ignore_index), None, None),
+    samples=[Sample((4, 3), Const([0, 2, 1, 2]), reduction="mean", ignore_index=-100),
+             Sample((4, 3), Const([0, 2, 1, 2]), reduction="sum", ignore_index=1),
+             Sample((4, 3), Const([0, 2, 1, 2]), reduction="none", ignore_index=2),
+             Sample((3,), Const(np.array(1)), reduction="mean", ignore_index=-100),
+             Sample((2, 3, 2), Const([[0, 2], [1, 1]]), reduction="mean", ignore_index=-100)]))
+
+
+def _check_nll(input, target, weight):  # noqa: A002
+    """PyTorch's checks of nll_loss, in its order: dims and batch sizes, target dtype, weight."""
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    if input.ndim == 1:
+        if target.ndim == 1 and target.shape[0] != 1:
+            raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: "
+                             f"{target.shape[0]}")
+        if target.ndim > 1:
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    elif target.ndim == 0 or input.shape[0] != target.shape[0]:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
+                         f"batch_size ({target.shape[0] if target.ndim else 1}).")
+    elif input.ndim == 2 and target.ndim != 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    elif tuple(target.shape[1:]) != tuple(input.shape[2:]):
+        raise RuntimeError(f"Expected target size {[input.shape[0]] + list(input.shape[2:])}, "
+                           f"got {list(target.shape)}")
+    if target.dtype.name not in ("int64", "uint8"):
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got "
+                           f"{_SCALAR[target.dtype.name]}")
+    n = input.shape[_class_dim(input)]
+    if weight is not None:
+        if tuple(weight.shape) != (n,):
+            raise RuntimeError(f"weight tensor should be defined either for all {n} classes or "
+                               f"no classes but got weight tensor of shape: {list(weight.shape)}")
+        if weight.dtype is not input.dtype:
+            raise RuntimeError(f"expected scalar type {_SCALAR[input.dtype.name]} but found "
+                               f"{_SCALAR[weight.dtype.name]}")
+
+
+def nll_loss(input, target, weight=None, *, reduction="mean", ignore_index=-100):  # noqa: A002
+    """Negative log-likelihood of class indices ``target`` under log-probabilities ``input``
+    (classes along dim 1, or dim 0 for a 1-D input), one op (``NllLossBackward0``).
+    Targets equal to ``ignore_index`` add nothing; ``"mean"`` divides by the summed weight of
+    the targets that count. (Bounds of the targets are checked by the caller.)"""
+    _check_nll(input, target, weight)
+    if input.ndim == 1 and target.ndim == 1:  # a 1-D input's one target, given as shape [1]
+        target = reshape(target, ())
+    args = (input, target) if weight is None else (input, target, weight)
+    return apply(_nll, *args, reduction=reduction, ignore_index=ignore_index)
+
+
+_nll.public = nll_loss

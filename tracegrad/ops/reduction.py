@@ -116,15 +116,28 @@ def _evenly(g, x, out, dim, keepdim):
     return _unreduce(g, x.shape, dim, keepdim) * mask / sum(mask, dim, keepdim=True)
 
 
+def _check_nonempty(name, input, dim, dims):
+    """PyTorch's errors for a max/min-like reduction (no identity) over an empty dim."""
+    if dim is None or dim == () or dim == []:
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() "
+                           "== 0. Specify the reduction dim with the 'dim' argument.")
+    for d in (dims if isinstance(dims, tuple) else (dims,)):
+        if input.shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+
+
 def _ext(name, fn, grad_names):
     op = _reduction(name, lambda x, *, dim, keepdim: fn(x, axis=dim, keepdims=keepdim),
                     lambda g, x, *, out, dim, keepdim: _evenly(g, x, out, dim, keepdim),
-                    grad_names, twice_differentiable=False)
+                    grad_names, twice_differentiable=False, aten="aten::" + name.replace("_all", ""))
+
+    shown = name.replace("_all", "")  # max_all is torch.max(input)
 
     def public(input, dim=(), keepdim=False):
+        dims = _norm_dims(dim, input.ndim)
         if input.numel() == 0:
-            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
-        return apply(op, input, dim=_norm_dims(dim, input.ndim), keepdim=keepdim)
+            _check_nonempty(shown, input, dim, dims)
+        return apply(op, input, dim=dims, keepdim=keepdim)
     public.__name__ = name
     op.public = public
     return public
@@ -137,7 +150,8 @@ _min_all = _ext("min_all", jnp.min, ("MinBackward1", "MinBackward1"))
 
 _onehot = register(Op("onehot_along",
                       lambda idx, *, size, dim: jnp.expand_dims(jnp.arange(size), tuple(
-                          i for i in range(idx.ndim) if i != dim)) == idx))
+                          i for i in range(idx.ndim) if i != dim)) == idx,
+                      aten="tg::onehot_along"))  # (no ATen op: a step of max's backward)
 
 
 def _select_grad(g, x, dim, keepdim, arg):
@@ -158,6 +172,11 @@ def _argext(name, fn):
     op = register(Op(name, impl, samples=[Sample((2, 3), dim=1), Sample((), dim=0)]))
 
     def public(input, dim=None, keepdim=False):
+        if input.numel() == 0:
+            if dim is None:
+                raise IndexError(f"{name}(): Expected reduction dim to be specified for "
+                                 "input.numel() == 0.")
+            _check_nonempty(name, input, dim, _one_dim(dim, input.ndim))
         if dim is None:
             out = apply(op, reshape(input, -1), dim=0, keepdim=False)
             return reshape(out, (1,) * input.ndim) if keepdim else out
@@ -171,12 +190,12 @@ def _argext(name, fn):
 argmax = _argext("argmax", jnp.argmax)
 argmin = _argext("argmin", jnp.argmin)
 
-_max_dim = register(Op("max_dim", lambda x, *, dim, keepdim: jnp.max(x, axis=dim, keepdims=keepdim),
+_max_dim = register(Op("max_dim", aten="aten::max", impl=lambda x, *, dim, keepdim: jnp.max(x, axis=dim, keepdims=keepdim),
                        grad_name="MaxBackward0", twice_differentiable=False,
                        vjp=lambda g, x, *, out, dim, keepdim: _select_grad(g, x, dim, keepdim, argmax),
                        samples=[Sample((2, 3), dim=1), Sample((3, 4), dim=0, keepdim=True),
                                 Sample((), dim=-1)]))
-_min_dim = register(Op("min_dim", lambda x, *, dim, keepdim: jnp.min(x, axis=dim, keepdims=keepdim),
+_min_dim = register(Op("min_dim", aten="aten::min", impl=lambda x, *, dim, keepdim: jnp.min(x, axis=dim, keepdims=keepdim),
                        grad_name="MinBackward0", twice_differentiable=False,
                        vjp=lambda g, x, *, out, dim, keepdim: _select_grad(g, x, dim, keepdim, argmin),
                        samples=[Sample((2, 3), dim=1), Sample((3, 4), dim=0, keepdim=True),
@@ -194,6 +213,8 @@ def _max_min(all_fn, dim_op, arg, rtype, bin_fn):
         if dim is None:
             return all_fn(input)
         d = _one_dim(dim, input.ndim)
+        if input.numel() == 0:
+            _check_nonempty(public.__name__, input, dim, d)
         return rtype(apply(dim_op, input, dim=d, keepdim=keepdim),
                      apply(arg.op, input, dim=d, keepdim=keepdim))
     return public
@@ -235,6 +256,8 @@ def _var_public(op):
     def public(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
         if isinstance(dim, bool):  # var(input, unbiased)
             dim, unbiased = None, dim
+        if input.dtype.category != 2:
+            raise RuntimeError("std and var only support floating point and complex dtypes")
         if correction is None:
             correction = 1 if unbiased is None else int(bool(unbiased))
         return apply(op, input, dim=_norm_dims(dim, input.ndim), correction=correction, keepdim=keepdim)
@@ -264,7 +287,12 @@ def _softmax_public(op):
                             "dim choice is deprecated; pass dim explicitly)")
         if dtype is not None:
             input = input.to(dtype)
-        return apply(op, input, dim=_one_dim(dim, input.ndim))
+        d = _one_dim(dim, input.ndim)
+        if input.dtype.category != 2:
+            kernel = "lastdim_kernel_impl" if d == () or d == input.ndim - 1 else "kernel_impl"
+            raise NotImplementedError(f"\"{op.name}_{kernel}\" not implemented for "
+                                      f"'{_cpp_name(input.dtype)}'")
+        return apply(op, input, dim=d)
     public.__name__ = op.name
     op.public = public
     return public
@@ -351,7 +379,19 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
                                   "numeric p or 'fro'")
     if isinstance(dim, int):
         dim = (dim,)
-    return apply(_norm, input, ord=float(p), dim=_norm_dims(dim, input.ndim), keepdim=keepdim)
+    dims = _norm_dims(dim, input.ndim)
+    p = float(p)
+    if input.numel() == 0 and p in (math.inf, -math.inf):
+        ps = "inf" if p > 0 else "-inf"
+        if dims is None:
+            raise RuntimeError(f"linalg.vector_norm cannot compute the {ps} norm on an empty "
+                               "tensor because the operation does not have an identity")
+        for d in dims:
+            if input.shape[d] == 0:
+                raise RuntimeError(f"linalg.vector_norm cannot compute the {ps} norm on the "
+                                   f"dimension {d}because this dimension is empty and the "
+                                   "operation does not have an identity")
+    return apply(_norm, input, ord=p, dim=dims, keepdim=keepdim)
 
 
 _norm.public = norm
