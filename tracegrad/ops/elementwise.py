@@ -223,7 +223,9 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         from .indexing import nonzero
         return nonzero(condition, as_tuple=True)
-    cd = condition.dtype
+    cd = getattr(condition, "dtype", None)  # (rules may pass a Python bool)
+    if cd is None:
+        return apply(_where, condition, input, other)
     if cd is not D.bool and cd is not D.uint8:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
                            f"with dtype {_CPP_NAME[cd.name]}")
