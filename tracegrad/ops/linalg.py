@@ -5,6 +5,7 @@ import math
 
 import jax.numpy as jnp
 
+from .._errors import CPP_TYPE_NAME, SCALAR_TYPE_NAME
 from ._registry import Op, Sample, apply, register
 from .shape import mT, squeeze, unsqueeze
 
@@ -50,12 +51,7 @@ _matmul = register(Op(
 
 
 # PyTorch's messages name dtypes two ways: C++ types in mm's check, ScalarType names elsewhere
-_C_TYPE = {"bool": "bool", "uint8": "unsigned char", "int8": "signed char", "int16": "short int",
-           "int32": "int", "int64": "long int", "float16": "c10::Half",
-           "bfloat16": "c10::BFloat16", "float32": "float", "float64": "double"}
-_SCALAR = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
-           "int64": "Long", "float16": "Half", "bfloat16": "BFloat16", "float32": "Float",
-           "float64": "Double"}
+_C_TYPE, _SCALAR = CPP_TYPE_NAME, SCALAR_TYPE_NAME
 
 
 def _mat(shape):

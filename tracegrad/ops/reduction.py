@@ -12,8 +12,11 @@ import jax
 import jax.numpy as jnp
 
 from .. import _dtype as D
+from .._errors import SCALAR_TYPE_NAME
+from .._tensor import Tensor
 from ._registry import Op, Sample, apply, register
 from . import elementwise as _ew
+from .elementwise import abs as _abs, exp, maximum, minimum, pow as _pow, sqrt, where
 from .shape import _dims, expand, reshape, unsqueeze
 
 REDUCE_SAMPLES = [Sample((5,)), Sample((2, 3), dim=1), Sample((2, 3), dim=0, keepdim=True),
@@ -106,8 +109,7 @@ _mean.public = mean
 
 
 def _cpp_name(dtype):
-    from .._creation import _CPP_NAME
-    return _CPP_NAME[dtype.name]
+    return SCALAR_TYPE_NAME[dtype.name]
 
 
 def _evenly(g, x, out, dim, keepdim):
@@ -207,7 +209,6 @@ return_types_min = collections.namedtuple("min", ["values", "indices"])
 
 def _max_min(all_fn, dim_op, arg, rtype, bin_fn):
     def public(input, dim=None, keepdim=False):
-        from .._tensor import Tensor
         if isinstance(dim, Tensor):  # torch.max(a, b) is maximum
             return bin_fn(input, dim)
         if dim is None:
@@ -220,8 +221,8 @@ def _max_min(all_fn, dim_op, arg, rtype, bin_fn):
     return public
 
 
-max = _max_min(_max_all, _max_dim, argmax, return_types_max, _ew.maximum)  # noqa: A001
-min = _max_min(_min_all, _min_dim, argmin, return_types_min, _ew.minimum)  # noqa: A001
+max = _max_min(_max_all, _max_dim, argmax, return_types_max, maximum)  # noqa: A001
+min = _max_min(_min_all, _min_dim, argmin, return_types_min, minimum)  # noqa: A001
 max.__name__, min.__name__ = "max", "min"
 _max_dim.public = lambda input, dim, keepdim=False: max(input, dim, keepdim).values
 _min_dim.public = lambda input, dim, keepdim=False: min(input, dim, keepdim).values
