@@ -1,8 +1,11 @@
-"""``tracegrad.nn.functional``: activations, ``linear`` and losses, composed from registry ops.
+"""``tracegrad.nn.functional``: activations, ``linear`` and losses over registry ops.
 
-Every function here is a few tracegrad ops, so its gradient (and its second derivative, and
-its compiled form) comes from the ops' own VJP rules; nothing here has a rule of its own.
-``log_softmax`` is a registry op (computed stably by jax), so ``cross_entropy`` is stable.
+Every function here is one or a few tracegrad ops, so its gradient (and its second
+derivative, and its compiled form) comes from the ops' own VJP rules; nothing here has a rule
+of its own. As in PyTorch, ``mse_loss`` and ``nll_loss`` are ops of their own
+(``MseLossBackward0``, ``NllLossBackward0``), ``linear`` is ``addmm(bias, x, weight.t())``,
+and ``cross_entropy`` is ``nll_loss(log_softmax(x))`` (``log_softmax`` is a registry op,
+computed stably by jax).
 
     >>> import tracegrad as torch
     >>> import tracegrad.nn.functional as F
@@ -21,6 +24,7 @@ import numpy as np
 from .. import _creation as C
 from .. import _dtype as D
 from .. import ops as _ops
+from ..ops import nn_ops as _nn_ops
 from .._state import STATE
 
 __all__ = ["relu", "relu_", "tanh", "sigmoid", "softmax", "log_softmax", "linear", "mse_loss",
@@ -100,27 +104,10 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         warnings.warn(f"Using a target size ({target.shape}) that is different to the input size "
                       f"({input.shape}). This will likely lead to incorrect results due to "
                       "broadcasting. Please ensure they have the same size.", stacklevel=2)
-    loss = _ops.square(input - target)
-    if weight is not None:
-        loss = loss * weight
+    if weight is None:
+        return _nn_ops.mse_loss(input, target, reduction=reduction)
+    loss = _ops.square(input - target) * weight
     return _reduce(loss, reduction)
-
-
-def _check_nll_shapes(input, target):  # noqa: A002
-    if input.ndim < 1:
-        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
-    if input.ndim == 1:
-        if target.ndim != 0:
-            raise RuntimeError(f"0D or 1D target tensor expected, multi-target not supported "
-                               f"(got target of shape {list(target.shape)} for input of shape "
-                               f"{list(input.shape)})")
-        return
-    if target.ndim == 0 or input.shape[0] != target.shape[0]:
-        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
-                         f"batch_size ({target.shape[0] if target.ndim else 1}).")
-    if tuple(target.shape[1:]) != tuple(input.shape[2:]):
-        raise RuntimeError(f"size mismatch (got input: {list(input.shape)}, target: "
-                           f"{list(target.shape)})")
 
 
 def _check_targets(target, n_classes, ignore_index):
@@ -161,35 +148,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     (classes along dim 1, or dim 0 for a 1-D input). Targets equal to ``ignore_index`` add
     nothing; ``"mean"`` divides by the summed weight of the targets that count."""
     reduction = _reduction(size_average, reduce, reduction)
-    if target.dtype.category != D.INTEGRAL:
-        raise RuntimeError(f"expected scalar type Long but found "
-                           f"{target.dtype.name.capitalize()}")
-    _check_nll_shapes(input, target)
-    class_dim = 0 if input.ndim == 1 else 1
-    n_classes = input.shape[class_dim]
-    if weight is not None and tuple(weight.shape) != (n_classes,):
-        raise RuntimeError(f"weight tensor should be defined either for all {n_classes} classes "
-                           f"or no classes but got weight tensor of shape: {list(weight.shape)}")
-    _check_targets(target, n_classes, ignore_index)
-    onehot = _onehot(target, class_dim, input.ndim, n_classes, input.device, ignore_index)
-    loss = _pick(-input, onehot, class_dim)
-    if weight is not None:
-        w = _pick(_ops.reshape(weight, _class_shape(input.ndim, class_dim, n_classes)), onehot,
-                  class_dim)
-        loss = loss * w
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return _ops.sum(loss)
-    if weight is None:
-        return _ops.sum(loss) / _ops.sum(target != ignore_index)
-    return _ops.sum(loss) / _ops.sum(w)
-
-
-def _class_shape(ndim, class_dim, n_classes):
-    shape = [1] * ndim
-    shape[class_dim] = n_classes
-    return shape
+    _nn_ops._check_nll(input, target, weight)
+    _check_targets(target, input.shape[0 if input.ndim == 1 else 1], ignore_index)
+    return _nn_ops.nll_loss(input, target, weight, reduction=reduction, ignore_index=ignore_index)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,  # noqa: A002
@@ -208,10 +169,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     logp = _ops.log_softmax(input, class_dim)
     wshape = [1] * input.ndim
     wshape[class_dim] = n_classes
-    if target.dtype.category == D.FLOATING:  # class probabilities
-        if tuple(target.shape) != tuple(input.shape):
-            raise RuntimeError(f"Expected target size {list(input.shape)}, got "
-                               f"{list(target.shape)}")
+    if target.dtype.category == D.FLOATING and tuple(target.shape) == tuple(input.shape):
+        # class probabilities (a float target of another shape is taken as class indices,
+        # and refused by nll_loss's dtype check, as PyTorch does)
         if label_smoothing > 0:
             target = target * (1 - label_smoothing) + label_smoothing / n_classes
         prod = logp * target

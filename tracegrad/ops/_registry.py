@@ -100,12 +100,14 @@ class Op:
     samples    ``[Sample(...), ...]``: inputs for the tests generated from the registry
     eager_jit  ``False`` keeps ``impl`` out of the eager jit cache (see ``_eager``), for an
                impl that must see concrete values or place data itself
+    aten       the name PyTorch's profiler gives the op (default ``"aten::" + name``)
     """
 
     def __init__(self, name, impl, *, vjp=None, vjp_all=None, grad_name=None, promote=None,
                  promote_from=0, samples=None, differentiable=True, twice_differentiable=True,
-                 tol=None, domain=None, public=None, eager_jit=True):
+                 tol=None, domain=None, public=None, eager_jit=True, aten=None):
         self.name = name
+        self.aten = aten or "aten::" + name
         self.impl = impl
         if vjp is not None and not isinstance(vjp, tuple):
             vjp = (vjp,)

@@ -11,7 +11,8 @@ autograd profiler, for eager ops, backward nodes, compiled regions and user rang
 
 What is recorded, each with wall-clock start/end (``time.perf_counter_ns``) and thread:
 
-- every registry op run eagerly (``tg::mul``, also the ops a backward rule runs),
+- every registry op run eagerly (``aten::mul``: PyTorch's name, ``Op.aten``; also the ops a
+  backward rule runs),
 - every backward node the engine runs (``MulBackward0``, ``AccumulateGrad``, a custom
   Function's backward),
 - every compiled-region step ``tracegrad.compile`` reports through :func:`region`

@@ -42,7 +42,7 @@ class _Collector:
 
     # the two hook points of the core: ops/_registry.apply and autograd/engine.run_backward
     def op_range(self, op, args):
-        return _Range(self, "tg::" + op.name, "op", _shapes(args) if self.record_shapes else None)
+        return _Range(self, op.aten, "op", _shapes(args) if self.record_shapes else None)
 
     def function_range(self, name, args):
         """For ``autograd.Function.apply``: a range named after the Function class around its
