@@ -19,7 +19,8 @@ from .reduction import (amax, amin, argmax, argmin, log_softmax, logsumexp, max,
 from .shape import (broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, stack,
                     convert, expand, expand_as, flatten, mT, narrow, numpy_T, permute, reshape,
                     reshape_as, split, squeeze, sum_to_size, swapaxes, t, to_device, transpose,
-                    unbind, unflatten, unsqueeze, view, view_as)
+                    unbind, unflatten, unsqueeze, view, view_as, diagonal, select)
+from ._views import as_strided
 from .._creation import tensor  # noqa: F401  (used by Tensor.copy_)
 from .._tensor import Tensor
 
@@ -66,7 +67,8 @@ def _install():
         unflatten=unflatten, permute=permute, transpose=transpose, swapaxes=swapaxes, t=t,
         unsqueeze=unsqueeze, squeeze=squeeze, expand=expand, expand_as=expand_as,
         broadcast_to=broadcast_to, sum_to_size=sum_to_size, narrow=narrow, unbind=unbind,
-        split=split, chunk=chunk, clone=clone, index_select=index_select, gather=gather,
+        split=split, chunk=chunk, clone=clone, diagonal=diagonal, select=select,
+        as_strided=as_strided, index_select=index_select, gather=gather,
         nonzero=nonzero, __getitem__=getitem,
         __add__=add, __radd__=add, __sub__=sub, __rsub__=_swap(sub), __mul__=mul,
         __rmul__=mul, __truediv__=div, __rtruediv__=_swap(div), __pow__=pow,

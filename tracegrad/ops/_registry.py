@@ -26,6 +26,7 @@ import numpy as np
 from .. import _dtype as D
 from ..autograd import grad_mode as _gm
 from ..autograd.graph import Node, SavedTensor
+from .._tensor import _ViewData, _ViewTensor
 
 __all__ = ["Op", "REGISTRY", "register", "apply", "apply_inplace", "OpNode", "Sample", "Const"]
 
@@ -623,13 +624,29 @@ def _edge(t):
     return _NO_EDGE
 
 
+_LEAF_INPLACE = ("a leaf Variable that requires grad is being used in an in-place operation. "
+                 "(Wrap the update in `with torch.no_grad():`, or use an out-of-place op.)")
+_VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation.")
+
+
 def apply_inplace(op: Op, self, *args, **params):
     """``self.op_(...)``: compute out of place, then rebind ``self`` to the result, bump its
-    version, and make its history the new node's (PyTorch's rebase_history)."""
-    if _gm._state.enabled and self.requires_grad and self.grad_fn is None:
-        raise RuntimeError(
-            "a leaf Variable that requires grad is being used in an in-place operation. "
-            "(Wrap the update in `with torch.no_grad():`, or use an out-of-place op.)")
+    version, and make its history the new node's (PyTorch's rebase_history). Through a view,
+    the result is written into the base's storage, and the base's history is rebased onto a
+    ``CopySlices`` node (see ``_inplace_view``)."""
+    data = self._data
+    isview = data.__class__ is _ViewData
+    if _gm._state.enabled:
+        if self.__class__ is _ViewTensor:
+            _check_view_inplace(self, args)
+        elif self._rg and self.grad_fn is None:
+            raise RuntimeError(_LEAF_INPLACE)
+    if isview:
+        for s, st in zip(data.size, data.stride):
+            if st == 0 and s > 1:
+                raise RuntimeError(_OVERLAP)
     out = _apply(op, (self,) + args, params) if HOOKS.profiler is None else apply(op, self, *args, **params)
     if out.shape != self.shape:
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
@@ -640,12 +657,14 @@ def apply_inplace(op: Op, self, *args, **params):
             raise RuntimeError(f"result type {_CPP_NAME[out.dtype.name]} can't be cast to the "
                                f"desired output type {_CPP_NAME[self.dtype.name]}")
         out = out.to(self.dtype)
-    data = self._data
-    if HOOKS.tracer is not None:  # remember the tensor as it was: the compiler writes back
-        HOOKS.tracer.on_mutate(self)
-    data.value = out._data.value
-    data.version += 1
-    node = out.grad_fn
+    if isview:
+        node = _inplace_view(self, data, out)
+    else:
+        if HOOKS.tracer is not None:  # remember the tensor as it was: the compiler writes back
+            HOOKS.tracer.on_mutate(self)
+        data.value = out._data.value
+        data.version += 1
+        node = out.grad_fn
     if node is not None:
         if isinstance(node, OpNode):
             # inputs saved from `self` keep their old value (PyTorch saves `original_self`):
@@ -658,6 +677,89 @@ def apply_inplace(op: Op, self, *args, **params):
         self.requires_grad = True
         self._output_nr = 0
     return self
+
+
+def _inplace_view(self, data, out):
+    """Write ``out`` (the new value of view ``self``) into its base. For an autograd view whose
+    result or base has history, the base's new value is ``copy_slices(base, out)`` -- an op,
+    so the base's ``grad_fn`` becomes PyTorch's ``CopySlices`` and the view's is regenerated
+    from it (``AsStridedBackward0``) when next read. Returns the node for ``self`` (None for a
+    view: its grad_fn follows the base's)."""
+    from ._views import _copy_slices, _root_tensor, base_layout
+    tracer = HOOKS.tracer
+    new = out._data.value
+    if tracer is not None:
+        tracer.on_mutate(_root_tensor(data))
+    if self.__class__ is _ViewTensor:
+        base = data.base
+        if _gm._state.enabled and (out.grad_fn is not None or base._rg):
+            size, stride, offset = base_layout(data, base)
+            nb = _apply(_copy_slices, (base, out), {"size": size, "stride": stride, "offset": offset})
+            base._data.value = nb._data.value
+            data.version += 1
+            data._src, data._cache = data.storage.value, new
+            if nb.grad_fn is not None:
+                base.grad_fn = nb.grad_fn
+                base._rg = True
+                base._output_nr = 0
+            _privatise_all(out.grad_fn, data)
+            return None
+        data.value = new
+        data.version += 1
+        data._src, data._cache = data.storage.value, new
+        return None
+    data.value = new  # a detached view: the data is shared, the history is its own
+    data.version += 1
+    data._src, data._cache = data.storage.value, new
+    return out.grad_fn
+
+
+def _privatise_all(node, data):
+    if isinstance(node, OpNode):
+        node.saved = [_privatise(s, data) for s in node.saved]
+        if node.saved_out is not None:
+            node.saved_out.data = data
+            node.saved_out.version = data.version
+
+
+def _check_view_inplace(self, args):
+    """PyTorch's check_inplace for a view: views made under no_grad or by a multi-output op
+    may not be changed in place when the change is recorded, nor may views of leaves that
+    require grad."""
+    from .._tensor import _GF, _RG
+    if not (_RG.__get__(self) or any(isinstance(a, _Tensor) and a._rg for a in args)):
+        return
+    data = self._data
+    cm = data.creation
+    if cm is not None:
+        gf = _GF.__get__(self)
+        if gf is not None:
+            name = gf.name()
+            short = name[:name.rindex("Backward")] if "Backward" in name else name
+            nr = cm[6:] if cm.startswith("multi:") else self._output_nr
+            prefix = f"Output {nr} of {short} is a view"
+        else:
+            prefix = None
+        if cm == "no_grad":
+            msg = (prefix + " of a view which was created in no_grad mode and is being modified "
+                   "inplace with grad mode enabled." if prefix else
+                   "A view was created in no_grad mode and is being modified inplace with grad "
+                   "mode enabled.")
+            raise RuntimeError(msg + " Given that this use case is ambiguous and error-prone, it is "
+                               "forbidden. You can clarify your code by moving both the view and "
+                               "the inplace either both inside the no_grad block (if you don't "
+                               "want the inplace to be tracked) or both outside (if you want the "
+                               "inplace to be tracked).")
+        msg = (prefix + " and is being modified inplace." if prefix else
+               "A view was created in no_grad mode and is being modified inplace with grad mode "
+               "enabled.")
+        raise RuntimeError(msg + " This view is the output of a function that returns multiple "
+                           "views. Such functions do not allow the output views to be modified "
+                           "inplace. You should replace the inplace operation by an out-of-place "
+                           "one.")
+    base = data.base
+    if base._rg and base.grad_fn is None:
+        raise RuntimeError(_VIEW_OF_LEAF)
 
 
 def _privatise(s, data):
