@@ -640,3 +640,22 @@ def test_compiled_gradients_through_views_match_eager():
         at = torch.tensor(a0, dtype=torch.float32, requires_grad=True)
         _c_grad(at).backward()
         np.testing.assert_allclose(arr(ae.grad), at.grad.numpy(), rtol=1e-5)
+
+
+BUF = tg.zeros(2, 3)
+
+
+def _c_captured(x):
+    BUF[1].add_(x)
+    BUF.t()[0] = x[:2]
+    return BUF * 1
+
+
+def test_compiled_mutation_through_a_view_of_a_captured_tensor():
+    cf = tg.compile(_c_captured)
+    x = tg.tensor([1., 2., 3.])
+    for k in range(1, 4):
+        out = cf(x)
+        want = [[1., 0., 0.], [2., 2. * k, 3. * k]]
+        np.testing.assert_array_equal(arr(BUF), want)
+        np.testing.assert_array_equal(arr(out), want)

@@ -688,8 +688,11 @@ def _inplace_view(self, data, out):
     from ._views import _copy_slices, _root_tensor, base_layout
     tracer = HOOKS.tracer
     new = out._data.value
-    if tracer is not None:
-        tracer.on_mutate(_root_tensor(data))
+    if tracer is not None:  # the compiler writes the root back; inside, the root is a Value
+        root = _root_tensor(data)
+        tracer.on_mutate(root)
+        if isinstance(data.storage.value, jax.Array):
+            data.storage.value = tracer.value_of(root)
     if self.__class__ is _ViewTensor:
         base = data.base
         if _gm._state.enabled and (out.grad_fn is not None or base._rg):
