@@ -21,6 +21,7 @@ from .ops import (abs, add, amax, amin, argmax, argmin, bmm, broadcast_shapes, b
                   outer, permute, pow, reciprocal, relu, reshape, rsqrt, sigmoid, sign, sin,
                   softmax, split, sqrt, square, squeeze, stack, std, sub, sum, t, tanh, transpose,
                   unbind, unflatten, unsqueeze, var, where)
+from .ops import as_strided, diagonal, select, swapaxes  # views (docs/tensors.md)
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from . import nn, optim

@@ -13,6 +13,7 @@ import functools
 
 from ._creation import zeros_like as _zeros_like
 from ._tensor import Tensor
+from ._state import STATE
 from .autograd import grad_mode as _gm
 from .autograd.engine import grad as _autograd_grad
 from .compiler.runtime import compiled_function
@@ -62,7 +63,7 @@ def value_and_grad(func, argnums=0, has_aux=False):
                                    "floating point tensors can be differentiated")
             # under an outer transform (x already requires grad, grad mode on) keep x itself
             # and record the gradient's graph, so grad(grad(f)) composes as in jax/torch.func
-            nested = x.requires_grad and _gm._state.enabled
+            nested = x.requires_grad and STATE.grad_enabled
             outer = outer or nested
             leaf = x if nested else x.detach().requires_grad_(True)
             args[n] = leaf

@@ -12,8 +12,9 @@ from __future__ import annotations
 import jax
 
 from .._tensor import Tensor
-from ..autograd import grad_mode as _gm
+from .._state import STATE
 from ..autograd.engine import run_backward
+from ..autograd.graph import RemovableHandle
 from ..ir.graph import Graph, NodeKind, Value
 from ..ir.passes import cse, dce
 from . import codegen
@@ -35,7 +36,6 @@ def trace(entry, fn, flat, tree, args, kwargs):
         # hooks / retain_grad on an input inside the function: replayed on the caller's
         # tensor at every call (as eager registers them at every call)
         entry.input_hooks.append((p.__dict__["_arg_index"], kind, hook))
-        from ..autograd.graph import RemovableHandle
         return RemovableHandle(None) if kind == "hook" else None
 
     for a in flat:
@@ -52,15 +52,15 @@ def trace(entry, fn, flat, tree, args, kwargs):
     else:
         pargs, pkwargs = jax.tree_util.tree_unflatten(tree, pflat)
     tracer = Tracer(fwd)
-    grad_mode = _gm._state.enabled
+    grad_mode = STATE.grad_enabled
     try:
         with tracer:
             out = fn(*pargs, **pkwargs)
-        entry.grad_mode_after = _gm._state.enabled if _gm._state.enabled != grad_mode else None
-        _gm._state.enabled = grad_mode  # the rest of the trace runs in the caller's mode
+        entry.grad_mode_after = STATE.grad_enabled if STATE.grad_enabled != grad_mode else None
+        STATE.grad_enabled = grad_mode  # the rest of the trace runs in the caller's mode
         _finish(entry, fn, fwd, tracer, tensors, proxies, out, flat)
     finally:
-        _gm._state.enabled = grad_mode if entry.__dict__.get("grad_mode_after") is None \
+        STATE.grad_enabled = grad_mode if entry.__dict__.get("grad_mode_after") is None \
             else entry.grad_mode_after
         _undo_mutations(tracer)
 
@@ -143,7 +143,7 @@ def _finish(entry, fn, fwd, tracer, tensors, proxies, out, flat):
     entry.ops = [n.op.name for n in fwd.nodes if n.kind is NodeKind.CALL]
 
     targets, target_tensors = [], []
-    if diff and _gm._state.enabled:
+    if diff and STATE.grad_enabled:
         for i, p in enumerate(arg_proxies):
             if p.requires_grad:
                 targets.append(("arg", i))
@@ -184,7 +184,6 @@ def _meta_of(v):
 def _sources(fn, flat, captured):
     """For each captured tensor, how the function reaches it (a closure cell, a global, a
     module attribute path): re-checked at each call, so rebinding a name is a cache miss."""
-    from ..nn import Module
     want = {id(t): k for k, t in enumerate(captured)}
     found = {}
 
@@ -192,7 +191,7 @@ def _sources(fn, flat, captured):
         if isinstance(obj, Tensor):
             if id(obj) in want:
                 found.setdefault(want[id(obj)], (getter, desc))
-        elif isinstance(obj, Module):
+        elif is_module(obj):
             for pname, p in list(obj.named_parameters()) + list(obj.named_buffers()):
                 if id(p) in want:
                     found.setdefault(want[id(p)], (lambda flat, g=getter, n=pname: _path(g(flat), n),
@@ -214,9 +213,16 @@ def _sources(fn, flat, captured):
             if gname in g:
                 visit(g[gname], lambda flat, g=g, n=gname: g.get(n), gname)
     for i, a in enumerate(flat):
-        if isinstance(a, Module):
+        if is_module(a):
             visit(a, lambda flat, i=i: flat[i], f"argument {i}")
     return [(k, getter, desc) for k, (getter, desc) in sorted(found.items())]
+
+
+def is_module(obj) -> bool:
+    """Whether ``obj`` is an ``nn.Module``, known by its interface (named parameters and
+    buffers): nn is a layer above the compiler, which does not import it."""
+    t = type(obj)
+    return callable(getattr(t, "named_parameters", None)) and callable(getattr(t, "named_buffers", None))
 
 
 def _global_names(code):

@@ -8,7 +8,7 @@ import dataclasses
 
 from . import autodiff
 from .runtime import CompiledFunction, Entry
-from .tracer import GraphBreak
+from .._errors import GraphBreak
 
 
 @dataclasses.dataclass

@@ -19,13 +19,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._tensor import Tensor
+from .._state import STATE
 from ..autograd import grad_mode as _gm
-from ..autograd.graph import _FREED_MSG, Node
+from .._errors import FREED_GRAPH_MSG as _FREED_MSG
+from ..autograd.graph import Node
 from ..autograd import engine as _engine
 from ..autograd import profiler as _profiler
-from ..ops._registry import HOOKS, _edge
+from .._device import as_device
+from .._graph import gradient_edge as _edge
 from . import autodiff
-from .tracer import GraphBreak
+from .._errors import GraphBreak
 from ..ir.graph import NodeKind, Value
 
 RECOMPILE_LIMIT = 8
@@ -165,21 +168,21 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ call
     def __call__(self, *args, **kwargs):
-        if HOOKS.tracer is not None:  # called while another function is traced: inline it
+        if STATE.tracer is not None:  # called while another function is traced: inline it
             return self.fn(*args, **kwargs)
         if not kwargs:
             try:  # the hot path: positional tensors only (anything else has no ._data)
                 if len(args) == 1:  # _tensor_key inlined: ~0.15 us of a ~6 us call
                     a = args[0]
                     v = a._data.value
-                    key = (_gm._state.enabled, (v.shape, v.dtype, a._rg, a.grad_fn is None, a._device))
+                    key = (STATE.grad_enabled, (v.shape, v.dtype, a._rg, a.grad_fn is None, a._device))
                 else:
-                    key = (_gm._state.enabled, *map(_tensor_key, args))
+                    key = (STATE.grad_enabled, *map(_tensor_key, args))
             except AttributeError:
                 pass
             else:
                 entry = self._cache.get(key)
-                if (entry is not None and entry.plain and HOOKS.profiler is None
+                if (entry is not None and entry.plain and STATE.profiler is None
                         and (len(args) < 2 or len(set(map(id, args))) == len(args))):
                     if not entry.captured:
                         self._hits += 1
@@ -222,7 +225,7 @@ class CompiledFunction:
     def _key(self, args, kwargs):
         """The guard key of a call, its flattened arguments and tree, and the key's parts
         (tree, grad mode, per-leaf parts, aliasing) for the miss reason."""
-        mode = _gm._state.enabled
+        mode = STATE.grad_enabled
         if not kwargs:
             try:
                 parts = tuple(map(_tensor_key, args))
@@ -319,7 +322,7 @@ class CompiledFunction:
         return entry
 
     def _run(self, entry, tensors, flat, tree, args, kwargs):
-        grad_enabled = _gm._state.enabled
+        grad_enabled = STATE.grad_enabled
         vals = [t._data.value for t in tensors]
         if entry.captured:
             vals += [c[0]._data.value for c in entry.captured]
@@ -333,7 +336,7 @@ class CompiledFunction:
                 jax.block_until_ready(res)
             self._stats["compile_s"] += time.perf_counter() - t0
             entry.compiled = True
-        elif HOOKS.profiler is None:
+        elif STATE.profiler is None:
             res = entry.fwd(*vals)
         else:
             with _region("tg.compile.forward"):
@@ -375,7 +378,7 @@ class CompiledFunction:
                 else:
                     tensors[i].retain_grad()
         if entry.grad_mode_after is not None:
-            _gm._state.enabled = entry.grad_mode_after
+            STATE.grad_enabled = entry.grad_mode_after
         if entry.diff_outputs and grad_enabled:
             node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals,
                                             (args, kwargs), self, grads)
@@ -436,7 +439,7 @@ class CompiledFunction:
             self._stats["compile_s"] += time.perf_counter() - t0
             entry.joint_compiled = True
             return out
-        if HOOKS.profiler is None:
+        if STATE.profiler is None:
             return entry._joint(*vals, *consts)
         with _region("tg.compile.forward+backward"):
             return entry._joint(*vals, *consts)
@@ -491,7 +494,7 @@ class CompiledFunction:
 
 
 def _cost(entry, vals):
-    if HOOKS.profiler is None:
+    if STATE.profiler is None:
         return {}
     try:
         ca = entry.fwd.lower(*vals).cost_analysis()
@@ -552,7 +555,7 @@ class CompiledFunctionBackward(Node):
                     "one of the variables needed for gradient computation has been modified by an "
                     f"inplace operation: an input of the compiled function {self.cf.__name__} is at "
                     f"version {t._data.version}; expected version {ver} instead.")
-        if _gm._state.enabled:  # create_graph: replay eagerly so the gradient has a graph
+        if STATE.grad_enabled:  # create_graph: replay eagerly so the gradient has a graph
             self._joint_done(False)
             return self._replay(grad_outputs)
         e = self.entry
@@ -578,7 +581,7 @@ class CompiledFunctionBackward(Node):
         consts = [t._data.value for t in e.bwd_consts] if e.bwd_consts else ()
         _current.node = self
         try:
-            if HOOKS.profiler is None:
+            if STATE.profiler is None:
                 res = bwd(*self.residuals, *consts, *gs)
             else:
                 with _region("tg.compile.backward"):
@@ -592,7 +595,6 @@ class CompiledFunctionBackward(Node):
     def _replay(self, grad_outputs):
         """create_graph=True: run the user's function eagerly (recording), then the eager
         engine with create_graph, so second derivatives are exact."""
-        from ..autograd.engine import run_backward
         args, kwargs = self.call
         with _gm.enable_grad():
             out = self.cf.fn(*args, **kwargs)
@@ -605,7 +607,7 @@ class CompiledFunctionBackward(Node):
             targets.append(tensors[i] if kind == "arg" else self.entry.captured[i][0])
         if not pairs:
             return [None] * len(targets)
-        res = run_backward([o for o, _ in pairs], [g for _, g in pairs], True, True,
+        res = _engine.run_backward([o for o, _ in pairs], [g for _, g in pairs], True, True,
                            inputs=targets, accumulate=False)
         return list(res)
 
@@ -650,7 +652,6 @@ def make_hook_callback(fn, gv: Value, device=None):
     sees a tensor on ``device``, the device of the gradient it hooks (as in eager)."""
     from jax.experimental import io_callback
     shape, dtype = gv.shape, gv.dtype
-    from .._device import as_device
     device = as_device(device)
 
     def host(x):
@@ -674,8 +675,7 @@ def make_hook_callback(fn, gv: Value, device=None):
 
 def compiled_function(fn, fullgraph=False, dynamic=None, differentiate=False):
     """A CompiledFunction for a function or an ``nn.Module`` (its ``__call__``)."""
-    from ..nn import Module
-    if isinstance(fn, Module):
+    if autodiff.is_module(fn):
         cf = CompiledFunction(fn.__call__, fullgraph, dynamic, differentiate)
         cf.__name__ = type(fn).__name__
         return cf

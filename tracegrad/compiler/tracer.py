@@ -9,56 +9,18 @@ afresh at each call, never constants baked into it.
 from __future__ import annotations
 
 import functools
-import os
-import sys
 import threading
 
 import jax
 import numpy as np
 
 from .. import _dtype as D
+from .._errors import GraphBreak, data_dependent, user_location  # noqa: F401 (re-exported)
 from ..ir.graph import Graph, Value
-from ..ops._registry import HOOKS, REGISTRY
-
-_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_JAX_DIR = os.path.dirname(os.path.abspath(jax.__file__))
-
-
-class GraphBreak(RuntimeError):
-    """The traced function needs a tensor's *value* (``if x > 0``, ``.item()``, ...), which a
-    trace cannot know. With ``fullgraph=True`` this is raised; otherwise the call runs eagerly."""
-
-    def __init__(self, what, loc):
-        self.what, self.loc = what, loc
-        where = f"{loc[0]}:{loc[1]}: {loc[2]}" if loc else "<unknown>"
-        super().__init__(
-            f"tracegrad.compile: {what} depends on a tensor's value, which is unknown while tracing "
-            f"(at {where}). Make the branch depend on shapes or Python values, use tg.where() for "
-            f"elementwise choices, move the value-dependent part out of the compiled function, or "
-            f"compile with fullgraph=False to run such calls eagerly.")
-
-
-_SKIP = (_PKG_DIR + os.sep, _JAX_DIR + os.sep, "<tracegrad:",
-         os.path.dirname(os.__file__) + os.sep + "contextlib", os.path.dirname(os.__file__) + os.sep + "functools")
-
-
-def user_location():
-    """(file, line, source) of the innermost frame outside tracegrad and jax."""
-    import linecache
-    f = sys._getframe(1)
-    while f is not None:
-        fn = f.f_code.co_filename
-        if not os.path.abspath(fn).startswith(_SKIP) and not fn.startswith("<tracegrad:"):
-            text = linecache.getline(fn, f.f_lineno).strip()
-            return (os.path.basename(fn), f.f_lineno, text)
-        f = f.f_back
-    return None
-
-
-def data_dependent(what):
-    """Called by Tensor when a concrete value is needed (bool(), item(), numpy(), masks)."""
-    tr = HOOKS.tracer
-    raise GraphBreak(what, user_location() if tr is not None else None)
+from .._graph import accumulate_grad
+from .._state import STATE
+from .._tensor import Tensor
+from ..ops._registry import REGISTRY
 
 
 @functools.lru_cache(maxsize=8192)
@@ -92,7 +54,7 @@ def _hashable(v):
 
 
 class Tracer:
-    """Records ops into ``graph`` while installed as ``HOOKS.tracer``."""
+    """Records ops into ``graph`` while installed as ``STATE.tracer``."""
 
     def __init__(self, graph: Graph, parent_values=None):
         self.graph = graph
@@ -108,12 +70,12 @@ class Tracer:
 
     # ---------------------------------------------------------------- install
     def __enter__(self):
-        self._prev = HOOKS.tracer
-        HOOKS.tracer = self
+        self._prev = STATE.tracer
+        STATE.tracer = self
         return self
 
     def __exit__(self, *exc):
-        HOOKS.tracer = self._prev
+        STATE.tracer = self._prev
 
     # ---------------------------------------------------------------- values
     def value_of(self, t, v=None):
@@ -154,7 +116,6 @@ class Tracer:
         return self._call(REGISTRY["convert"], [v], {"dtype": d})
 
     def record(self, op, args, vals, params):
-        from .._tensor import Tensor
         ins = []
         for a, v in zip(args, vals):
             if isinstance(a, Tensor):
@@ -175,8 +136,7 @@ class Tracer:
     # ---------------------------------------------------------------- hooks in the backward
     def hook(self, fn, g, what="hook"):
         """A tensor hook met while deriving the backward: becomes a host callback node."""
-        from .._tensor import Tensor
-        from .runtime import make_hook_callback
+        from .runtime import make_hook_callback  # runtime imports this module
         gv = self.value_of(g)
         out = self.graph.hook(gv, make_hook_callback(fn, gv, g._device), what=what, loc=self.loc)
         return Tensor._make(out, g._device)
@@ -184,15 +144,13 @@ class Tracer:
     def retain(self, t, g):
         """retain_grad() met while deriving the backward: a host callback stores ``.grad`` on
         the call's output tensor (for an output) or on the proxy (for an intermediate)."""
-        from .runtime import _current
-        from .._tensor import Tensor
+        from .runtime import _current  # runtime imports this module
         nr = self.out_index.get(id(t))
 
         def retain_grad(gt):
             target = _current.node.outputs[nr]() if nr is not None else t
             if target is not None:
-                target._grad = gt if target._grad is None else Tensor._make(
-                    target._grad._data.value + gt._data.value, gt._device)
+                accumulate_grad(target, gt, create_graph=False, in_place=False)
             return None
         self.hook(retain_grad, g, what="retain_grad")
 
@@ -201,12 +159,11 @@ _local = threading.local()
 
 
 def is_tracing() -> bool:
-    return HOOKS.tracer is not None
+    return STATE.tracer is not None
 
 
 def proxy(value: Value, like, requires_grad):
     """A proxy tensor for an input Value, with the autograd facts of ``like``."""
-    from .._tensor import Tensor
     t = Tensor._make(value, like.device if like is not None else None)
     if like is not None and like.grad_fn is not None and requires_grad:
         t._rg = True

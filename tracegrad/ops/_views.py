@@ -12,14 +12,16 @@ functionalised programs all see the same thing.
 from __future__ import annotations
 
 import math
+import sys
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from .. import _tensor as _T
-from ..autograd import grad_mode as _gm
-from ._registry import HOOKS, Op, Sample, _attach_node, _eager, apply, register
+from .._state import STATE
+from . import _registry
+from ._registry import Op, Sample, _attach_node, _eager, apply, register
 
 __all__ = ["make_view", "view_stride", "getitem_layout", "as_strided"]
 
@@ -121,7 +123,7 @@ def _read(v, size, stride, offset):
     if tuple(v.shape) == size and offset == 0 and _runs(size, stride):
         return v
     params = {"size": size, "stride": stride, "offset": offset}
-    tr = HOOKS.tracer
+    tr = STATE.tracer
     if tr is not None and not isinstance(v, jax.Array):
         return tr._call(_as_strided, [tr.value_of(None, v)], params)
     return _eager(_as_strided, [v], params, [None])
@@ -132,7 +134,7 @@ def _write(v, new, size, stride, offset):
             and tuple(new.shape) == size:
         return new
     params = {"size": size, "stride": stride, "offset": offset}
-    tr = HOOKS.tracer
+    tr = STATE.tracer
     if tr is not None and not (isinstance(v, jax.Array) and isinstance(new, jax.Array)):
         return tr._call(_copy_slices, [tr.value_of(None, v), tr.value_of(None, new)], params)
     return _eager(_copy_slices, [v, new], params, [None, None])
@@ -161,6 +163,7 @@ def _regen(view, base):
 
 
 _T.VIEW_FNS = (_read, _write, _regen)
+_registry._VIEWS = sys.modules[__name__]
 
 
 def _root_tensor(d):
@@ -188,7 +191,7 @@ def make_view(out, input, lay, creation=None):
             creation = d.creation  # PyTorch propagates a non-default CreationMeta
     else:
         base = input
-    if not _gm._state.enabled:
+    if not STATE.grad_enabled:
         creation = "no_grad"
         if input._rg:  # a view of a tensor that requires grad does too (a leaf), as PyTorch
             out._rg = True

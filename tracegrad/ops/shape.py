@@ -12,10 +12,11 @@ import jax
 import jax.numpy as jnp
 
 from .. import _dtype as D
-from .._tensor import layout
+from .._tensor import contiguous_strides, layout
 from ._registry import Op, Sample, apply, register
 from ._views import (_strided_add, diagonal_layout, expand_layout, make_view, permute_layout,
                      squeeze_layout, unsqueeze_layout, view_stride)
+from .indexing import getitem
 
 
 def _public(op, fn):
@@ -376,7 +377,6 @@ _public(_stack, stack)
 
 
 def narrow(input, dim, start, length):
-    from .indexing import getitem
     d = _dims(dim, input.ndim)
     if start < 0:
         start += input.shape[d]
@@ -384,7 +384,6 @@ def narrow(input, dim, start, length):
 
 
 def select(input, dim, index):
-    from .indexing import getitem
     d = _dims(dim, input.ndim)
     return getitem(input, (slice(None),) * d + (index,))
 
@@ -402,7 +401,6 @@ def _multi(views, name):
 
 
 def unbind(input, dim=0):
-    from .indexing import getitem
     d = _dims(dim, input.ndim)
     return _multi([getitem(input, (slice(None),) * d + (i,)) for i in range(input.shape[d])], "Unbind")
 
@@ -436,7 +434,6 @@ def _diag_grad(g, shape, offset, dim1, dim2):
 
 
 def _contig(shape):
-    from .._tensor import contiguous_strides
     return contiguous_strides(shape)
 
 
@@ -499,6 +496,11 @@ _clone = register(Op("clone", lambda x: jnp.array(x, copy=True), vjp=lambda g, x
 
 def clone(input, *, memory_format=None):
     return apply(_clone, input)
+
+
+def contiguous(input, memory_format=None):
+    """``input`` itself when contiguous, else a contiguous copy (``CloneBackward0``)."""
+    return input if input.is_contiguous() else apply(_clone, input)
 
 
 _public(_clone, clone)

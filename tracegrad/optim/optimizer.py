@@ -5,6 +5,7 @@ import copy
 from collections import defaultdict
 
 from .._tensor import Tensor
+from .._graph import zero_grad as _zero_grad
 from ..autograd.grad_mode import enable_grad, no_grad
 
 __all__ = ["Optimizer"]
@@ -68,7 +69,6 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True):
         """Reset the gradients of every parameter: to ``None`` (default) or to zeros."""
-        from ..nn.module import _zero_grad
         for group in self.param_groups:
             for p in group["params"]:
                 _zero_grad(p, set_to_none)
