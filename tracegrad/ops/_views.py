@@ -15,6 +15,7 @@ import math
 import sys
 
 import jax
+import numpy as np
 import jax.numpy as jnp
 from jax import lax
 
@@ -141,17 +142,36 @@ def _write(v, new, size, stride, offset):
 
 
 def base_layout(d, base):
-    """The layout of view data ``d`` relative to its autograd ``base``'s own (contiguous)
-    value, as ``copy_slices``/``as_strided`` on the base take it."""
+    """The layout of view data ``d`` relative to its autograd ``base``'s own value (as
+    ``copy_slices``/``as_strided`` on the base take it): the view's storage positions found
+    among the base's (a detached view a view was taken of need not be contiguous)."""
     bd = base._data
     if bd.__class__ is not _T._ViewData:
         return d.size, d.stride, d.offset
-    if not _T.is_contiguous_layout(bd.size, bd.stride):
+    if _T.is_contiguous_layout(bd.size, bd.stride):
+        return d.size, d.stride, d.offset - bd.offset
+    flat = _storage_index(bd.size, bd.stride, bd.offset).ravel()
+    order = np.argsort(flat, kind="stable")
+    want = _storage_index(d.size, d.stride, d.offset)
+    pos = order[np.searchsorted(flat[order], want)]
+    off = int(pos.ravel()[0]) if pos.size else 0
+    stride = tuple(int(np.take(pos, 1, axis=k).ravel()[0] - off) if n > 1 else 0
+                   for k, n in enumerate(d.size))
+    if pos.size and not np.array_equal(pos, _storage_index(d.size, stride, off)):
         raise RuntimeError(
-            "tracegrad: an in-place operation that autograd records, through a view of a "
-            "non-contiguous detached view, is not supported; call .contiguous() on the detached "
-            "tensor first")
-    return d.size, d.stride, d.offset - bd.offset
+            "tracegrad: an in-place operation that autograd records, through a view that is "
+            "not strided relative to the detached tensor it was taken of, is not supported; "
+            "call .contiguous() on the detached tensor first")
+    return d.size, stride, off
+
+
+def _storage_index(size, stride, offset):
+    idx = np.full(size, offset, np.int64)
+    for k, st in enumerate(stride):
+        shape = [1] * len(size)
+        shape[k] = size[k]
+        idx = idx + np.arange(size[k]).reshape(shape) * st
+    return idx
 
 
 def _regen(view, base):
