@@ -533,6 +533,10 @@ class _ViewTensor(Tensor):
         return self._data.base
 
 
+# a view prints as a Tensor, as PyTorch's do (type(x[0]).__name__ == "Tensor")
+_ViewTensor.__name__ = _ViewTensor.__qualname__ = "Tensor"
+
+
 def _refresh(view, d):
     d.attr_version = d.vc.version
     base = d.base
