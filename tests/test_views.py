@@ -738,3 +738,18 @@ def test_inplace_through_a_view_of_a_non_contiguous_detached_view(lib):
     np.testing.assert_array_equal(arr(x), [[0, 1, 2], [3, 8, 10]])
     np.testing.assert_array_equal(arr(a.grad), [[64, 100, 0], [0, 0, 0]])
     assert name(d.grad_fn) == "CopySlices" and d._version == x._version == 1
+
+
+@pytest.mark.parametrize("lib", LIBS)
+def test_no_grad_view_after_its_base_changed(lib):
+    lib = _lib(lib)
+    c = lib.ones(3, requires_grad=True).clone()
+    with lib.no_grad():
+        v = c[1:]
+    c.mul_(2)
+    assert v.requires_grad  # reading requires_grad or the value is fine ...
+    np.testing.assert_array_equal(arr(v.detach()), [2, 2])
+    with lib.no_grad():
+        assert not (v * 2).requires_grad
+    with pytest.raises(RuntimeError, match="^A view was created in no_grad mode and its base"):
+        v * 2  # ... recording an op on it is not (its history would be ambiguous)

@@ -518,6 +518,8 @@ class _ViewTensor(Tensor):
     def _rg(self):
         d = self._data
         if d.attr_version != d.vc.version:
+            if d.creation == "no_grad":  # PyTorch raises from grad_fn, not requires_grad
+                return _RG.__get__(self) or d.base._rg
             _refresh(self, d)
         return _RG.__get__(self)
 
