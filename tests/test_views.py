@@ -753,3 +753,19 @@ def test_no_grad_view_after_its_base_changed(lib):
         assert not (v * 2).requires_grad
     with pytest.raises(RuntimeError, match="^A view was created in no_grad mode and its base"):
         v * 2  # ... recording an op on it is not (its history would be ambiguous)
+
+
+def _c_detached(x):
+    d = x.detach()
+    d[0].add_(1)
+    x.data[1:].mul_(3)
+    return x * 1
+
+
+def test_compiled_mutation_through_detach_and_data_views_is_written_back():
+    cf = tg.compile(_c_detached)
+    for _ in range(2):
+        xe, xc = tg.ones(3), tg.ones(3)
+        np.testing.assert_array_equal(arr(cf(xc)), arr(_c_detached(xe)))
+        np.testing.assert_array_equal(arr(xc), [2, 3, 3])
+        np.testing.assert_array_equal(arr(xe), [2, 3, 3])
