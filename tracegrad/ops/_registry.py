@@ -642,13 +642,7 @@ def apply_inplace(op: Op, self, *args, **params):
         data.version += 1
         node = out.grad_fn
     if node is not None:
-        if isinstance(node, OpNode):
-            # inputs saved from `self` keep their old value (PyTorch saves `original_self`):
-            # detach them from the version counter; the saved output is now `self`.
-            node.saved = [_privatise(s, data) for s in node.saved]
-            if node.saved_out is not None:
-                node.saved_out.data = data
-                node.saved_out.version = data.version
+        _privatise_all(node, data)
         self.grad_fn = node
         self.requires_grad = True
         self._output_nr = 0
@@ -669,31 +663,29 @@ def _inplace_view(self, data, out):
         tracer.on_mutate(root)
         if isinstance(data.storage.value, jax.Array):
             data.storage.value = tracer.value_of(root)
-    if self.__class__ is _ViewTensor:
-        base = data.base
-        if STATE.grad_enabled and (out.grad_fn is not None or base._rg):
-            size, stride, offset = V.base_layout(data, base)
-            nb = _apply(V._copy_slices, (base, out), {"size": size, "stride": stride, "offset": offset})
-            base._data.value = nb._data.value
-            data.version += 1
-            data._src, data._cache = data.storage.value, new
-            if nb.grad_fn is not None:
-                base.grad_fn = nb.grad_fn
-                base._rg = True
-                base._output_nr = 0
-            _privatise_all(out.grad_fn, data)
-            return None
-        data.value = new
-        data.version += 1
-        data._src, data._cache = data.storage.value, new
-        return None
-    data.value = new  # a detached view: the data is shared, the history is its own
+    base = data.base if self.__class__ is _ViewTensor else None
+    nb = None
+    if base is not None and STATE.grad_enabled and (out.grad_fn is not None or base._rg):
+        size, stride, offset = V.base_layout(data, base)
+        nb = _apply(V._copy_slices, (base, out), {"size": size, "stride": stride, "offset": offset})
+        base._data.value = nb._data.value
+    else:
+        data.value = new  # a raw write through to the storage
     data.version += 1
     data._src, data._cache = data.storage.value, new
-    return out.grad_fn
+    if nb is not None:
+        if nb.grad_fn is not None:
+            base.grad_fn = nb.grad_fn
+            base._rg = True
+            base._output_nr = 0
+        _privatise_all(out.grad_fn, data)
+    # a detached view shares the data, but its history is its own (set by apply_inplace)
+    return out.grad_fn if base is None else None
 
 
 def _privatise_all(node, data):
+    """Inputs saved from `self` keep their old value (PyTorch saves `original_self`): detach
+    them from the version counter; the saved output is now `self`."""
     if isinstance(node, OpNode):
         node.saved = [_privatise(s, data) for s in node.saved]
         if node.saved_out is not None:
