@@ -185,6 +185,9 @@ def zero_grad(t, set_to_none=True):
     ``Module.zero_grad`` and ``Optimizer.zero_grad`` do for each parameter."""
     if t._grad is None:
         return
+    if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
+        STATE.tracer.not_compiled("zero_grad()", "it would reset .grad once, at trace time, not at "
+                                  "every call")
     if set_to_none:
         t._grad = None
         return

@@ -25,6 +25,7 @@ from . import _dtype as D
 from ._device import CPU, device as _device_cls
 from ._errors import data_dependent
 from ._graph import AccumulateGrad, _HookDict, add_hook, set_tensor_constructor
+from ._state import STATE
 from ._tensor_str import tensor_repr
 
 __all__ = ["Tensor", "Size"]
@@ -265,6 +266,8 @@ class Tensor:
 
     @grad.setter
     def grad(self, value):
+        if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
+            STATE.tracer.not_compiled("assigning .grad", "the assignment would happen once, at trace time")
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
@@ -295,8 +298,6 @@ class Tensor:
     def register_hook(self, hook):
         """Register ``hook(grad) -> Tensor or None`` to run when this tensor's gradient is
         computed; a returned tensor replaces the gradient. Returns a handle with ``.remove()``."""
-        if "_input_of" in self.__dict__:  # an input proxy while tracing: replayed per call
-            return self._input_of("hook", self, hook)
         if not self._rg:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if not callable(hook):
@@ -309,8 +310,6 @@ class Tensor:
 
     def retain_grad(self):
         """Keep ``.grad`` for this non-leaf tensor after backward (no-op on leaves)."""
-        if "_input_of" in self.__dict__:
-            return self._input_of("retain", self, None)
         if not self._rg:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is None or self._retains:
@@ -373,6 +372,8 @@ class Tensor:
     def data(self, other):
         if not isinstance(other, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(other).__name__}")
+        if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
+            STATE.tracer.not_compiled("assigning .data", "the assignment would happen once, at trace time")
         if self.__class__ is _ViewTensor:
             self.__class__ = Tensor
         self._data = _Storage(other._data.value)

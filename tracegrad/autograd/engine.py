@@ -118,6 +118,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     The graph is freed afterwards unless ``retain_graph`` (default: ``create_graph``); with
     ``create_graph=True`` the gradients themselves are recorded, for higher derivatives.
     """
+    if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
+        STATE.tracer.not_compiled("Tensor.backward()")
     if grad_variables is not None:
         grad_tensors = grad_variables
     tensors = _as_tuple(tensors)

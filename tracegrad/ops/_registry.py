@@ -367,7 +367,8 @@ def _apply(op, args, params):
         if True in needs and out.dtype.category == 2:  # integer/bool results carry no gradient
             _attach_node(op, args, params, out, needs)
             if tracer is not None:  # the backward program cites the user's forward line
-                out.grad_fn.metadata["loc"] = out_val.node.loc
+                out.grad_fn.metadata["loc"] = out_val.node.loc  # and names g_<value>
+                out.grad_fn.metadata["value"] = out_val
     return out
 
 

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from .._tensor import Tensor
 from .._graph import zero_grad as _zero_grad
+from .._state import STATE
 from ..autograd.grad_mode import enable_grad, no_grad
 
 __all__ = ["Optimizer"]
@@ -76,6 +77,9 @@ class Optimizer:
     def step(self, closure=None):
         """One update of every parameter that has a gradient (in place, under no_grad); the
         loss ``closure()`` returns, when given, is computed first with grad enabled."""
+        if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
+            STATE.tracer.not_compiled("optimizer.step()", "it would update the parameters and the "
+                                      "optimizer's state once, at trace time, from traced values")
         loss = None
         if closure is not None:
             with enable_grad():
