@@ -19,7 +19,8 @@ from .reduction import (amax, amin, argmax, argmin, log_softmax, logsumexp, max,
 from .shape import (broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, stack,
                     convert, expand, expand_as, flatten, mT, narrow, numpy_T, permute, reshape,
                     reshape_as, split, squeeze, sum_to_size, swapaxes, t, to_device, transpose,
-                    unbind, unflatten, unsqueeze, view, view_as)
+                    unbind, unflatten, unsqueeze, view, view_as, diagonal, select, contiguous)
+from ._views import as_strided
 from .. import _dtype as D
 from .._creation import tensor
 from .._device import as_device, device as _device_cls
@@ -39,7 +40,7 @@ __all__ = ["abs", "absolute", "add", "amax", "amin", "argmax", "argmin", "bitwis
            "reshape", "rsqrt", "sigmoid", "sign", "sin", "softmax", "split", "sqrt",
            "square", "squeeze", "stack", "std", "sub", "subtract", "sum", "swapaxes",
            "t", "tanh", "transpose", "true_divide", "unbind", "unflatten", "unsqueeze",
-           "var", "where"]
+           "var", "where", "as_strided", "diagonal", "select"]
 
 
 def _swap(f):  # (add and mul keep self first, as PyTorch's 2 * x is x.mul(2))
@@ -123,7 +124,9 @@ def _install():
         unflatten=unflatten, permute=permute, transpose=transpose, swapaxes=swapaxes, t=t,
         unsqueeze=unsqueeze, squeeze=squeeze, expand=expand, expand_as=expand_as,
         broadcast_to=broadcast_to, sum_to_size=sum_to_size, narrow=narrow, unbind=unbind,
-        split=split, chunk=chunk, clone=clone, index_select=index_select, gather=gather,
+        split=split, chunk=chunk, clone=clone, diagonal=diagonal, select=select,
+        contiguous=contiguous,
+        as_strided=as_strided, index_select=index_select, gather=gather,
         nonzero=nonzero, __getitem__=getitem, __setitem__=setitem, to=_to, fill_=_fill_,
         copy_=_copy_,
         __add__=add, __radd__=add, __sub__=sub, __rsub__=_swap(sub), __mul__=mul,

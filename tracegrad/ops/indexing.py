@@ -11,8 +11,9 @@ import numpy as np
 
 from .. import _dtype as D
 from .._creation import arange, tensor as _tensor
-from .._tensor import Tensor, _wrap_dim as _dims
+from .._tensor import Tensor, _wrap_dim as _dims, layout
 from ._registry import Const, Op, Sample, apply, apply_inplace, register
+from ._views import getitem_layout, make_view
 
 __all__ = ["gather", "getitem", "index_select", "nonzero", "setitem"]
 
@@ -119,11 +120,21 @@ def _check_bounds(t, size, dim):
         raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
 
 
+_BASIC_NAMES = {"i": "SelectBackward0", "s": "SliceBackward0", "n": "UnsqueezeBackward0"}
+
+
 def _getitem_name(params, args):
-    kinds = {it[0] for it in params["spec"]}
-    if "t" in kinds:
+    # PyTorch applies a basic index one item at a time: the node is the last one's
+    spec = params["spec"]
+    if any(it[0] == "t" for it in spec):
         return "IndexBackward0"
-    return "SelectBackward0" if "i" in kinds else "SliceBackward0"
+    for it in reversed(spec):
+        if it != _FULL:
+            return _BASIC_NAMES[it[0]]
+    return "SliceBackward0"
+
+
+_FULL = ("s", None, None, None)
 
 
 _getitem = register(Op(
@@ -137,8 +148,13 @@ _getitem = register(Op(
 
 
 def getitem(x, index):
+    """``x[index]``: a view of ``x`` for a basic index (ints, slices, None, ...), a copy
+    (PyTorch's advanced indexing) when an index is a tensor, a list or a mask."""
     spec, tensors = _normalize(x, index)
-    return apply(_getitem, x, *tensors, spec=spec)
+    out = apply(_getitem, x, *tensors, spec=spec)
+    if tensors:
+        return out
+    return make_view(out, x, getitem_layout(layout(x), spec))
 
 
 _getitem.public = getitem
