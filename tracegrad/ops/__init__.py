@@ -14,6 +14,7 @@ from .elementwise import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwis
 from .indexing import gather, getitem, index_select, nonzero, setitem
 from .linalg import bmm, dot, matmul, mm, mv, outer
 from .nn_ops import linear, linear_wgrad
+from .conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, convolution  # noqa: F401
 from .reduction import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm,
                         softmax, std, sum, var)
 from .shape import (broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, stack,
