@@ -16,6 +16,10 @@ from .linalg import bmm, dot, matmul, mm, mv, outer
 from .nn_ops import linear, linear_wgrad
 from .conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, convolution  # noqa: F401
 from . import pool as _pool  # noqa: F401  (registers the pooling and padding ops)
+from . import normalization as _normalization  # noqa: F401
+from .math import (arctan2, atan2, ceil, erf, erfc, fix, floor, fmax, fmin, frac, hypot, lerp,  # noqa: F401
+                   round, trunc)
+from .activation import elu, gelu, hardtanh, leaky_relu, silu, softplus  # noqa: F401
 from .reduction import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm,
                         softmax, std, sum, var)
 from .shape import (broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, stack,
