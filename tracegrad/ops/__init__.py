@@ -20,6 +20,7 @@ from . import normalization as _normalization  # noqa: F401
 from .math import (arctan2, atan2, ceil, erf, erfc, fix, floor, fmax, fmin, frac, hypot, lerp,  # noqa: F401
                    round, trunc)
 from .activation import elu, gelu, hardtanh, leaky_relu, silu, softplus  # noqa: F401
+from . import loss_ops as _loss_ops  # noqa: F401
 from .reduction import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm,
                         softmax, std, sum, var)
 from .shape import (broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, stack,
