@@ -72,7 +72,8 @@ def _elu_impl(x, *, alpha, scale, input_scale):
 
 
 _elu = register(Op(
-    "elu", _elu_impl, promote="float", grad_name="EluBackward0", twice_differentiable=False,
+    "elu", _elu_impl, promote="float", twice_differentiable=False,
+    grad_name=lambda p, a: "EluBackward0" if p["input_scale"] == 1.0 else "CeluBackward0",
     vjp=lambda g, x, *, out, alpha, scale, input_scale: where(
         x > 0, g * scale, g * (scale * alpha * input_scale) * exp(x * input_scale)),
     samples=[Sample((5,), alpha=1.0, scale=1.0, input_scale=1.0),

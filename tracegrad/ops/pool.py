@@ -53,11 +53,11 @@ def _positions(L, k, s, p, d, ceil):  # noqa: N803
 
 
 def _patches(x, params):
-    n, c, h, w = x.shape
+    lead, (h, w) = x.shape[:-2], x.shape[-2:]
     idx = _window_index(h, w, **params)
-    fill = jnp.full((n, c, 1), -jnp.inf, x.dtype)
-    xf = jnp.concatenate([x.reshape(n, c, h * w), fill], axis=-1)
-    return xf[:, :, idx], idx  # (N, C, Oh, Ow, K)
+    fill = jnp.full(lead + (1,), -jnp.inf, x.dtype)
+    xf = jnp.concatenate([x.reshape(lead + (h * w,)), fill], axis=-1)
+    return xf[..., idx], idx  # (*lead, Oh, Ow, K)
 
 
 def _max_pool_impl(x, **params):
@@ -67,13 +67,13 @@ def _max_pool_impl(x, **params):
 def _max_pool_indices_impl(x, **params):
     p, idx = _patches(x, params)
     a = jnp.argmax(p, axis=-1)
-    return jnp.asarray(idx, jnp.int64)[jnp.arange(idx.shape[0])[:, None], jnp.arange(
-        idx.shape[1])[None, :], a]
+    return jnp.take_along_axis(jnp.broadcast_to(jnp.asarray(idx, jnp.int64), a.shape + idx.shape[-1:]),
+                               a[..., None], axis=-1)[..., 0]
 
 
 def _gather_impl(x, idx):
-    n, c = x.shape[:2]
-    flat = jnp.take_along_axis(x.reshape(n, c, -1), idx.reshape(n, c, -1), axis=-1)
+    lead = x.shape[:-2]
+    flat = jnp.take_along_axis(x.reshape(lead + (-1,)), idx.reshape(lead + (-1,)), axis=-1)
     return flat.reshape(idx.shape)
 
 
@@ -138,12 +138,7 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
     """``(values, indices)`` of 2-D max pooling; ``indices`` are flat positions in each
     ``H * W`` plane (PyTorch's convention, for ``max_unpool2d``)."""
     p = _pool_params(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    x = input.unsqueeze(0) if input.ndim == 3 else input
-    out = _max_pool(x, **p)
-    idx = _max_pool_indices(x.detach(), **p)
-    if input.ndim == 3:
-        out, idx = out.squeeze(0), idx.squeeze(0)
-    return out, idx
+    return _max_pool(input, **p), _max_pool_indices(input.detach(), **p)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,  # noqa: A002
@@ -153,8 +148,6 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if return_indices:
         return max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode)
     p = _pool_params(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    if input.ndim == 3:
-        return _max_pool(input.unsqueeze(0), **p).squeeze(0)
     return _max_pool(input, **p)
 
 
@@ -209,9 +202,10 @@ def _avg_pool_impl(x, *, kernel, stride, padding, ceil_mode, count_include_pad, 
     o = [_out_size(L, k, s, p, 1, ceil_mode) for L, k, s, p in
          ((h, kernel[0], stride[0], padding[0]), (w, kernel[1], stride[1], padding[1]))]
     hi = [max(0, (o[i] - 1) * stride[i] + kernel[i] - (h, w)[i] - padding[i]) for i in range(2)]
-    sums = lax.reduce_window(x, np.array(0, x.dtype), lax.add, (1, 1) + kernel, (1, 1) + stride,
-                             ((0, 0), (0, 0), (padding[0], hi[0]), (padding[1], hi[1])))
-    sums = sums[:, :, :o[0], :o[1]]
+    lead = (1,) * (x.ndim - 2)
+    sums = lax.reduce_window(x, np.array(0, x.dtype), lax.add, lead + kernel, lead + stride,
+                             ((0, 0),) * len(lead) + ((padding[0], hi[0]), (padding[1], hi[1])))
+    sums = sums[..., :o[0], :o[1]]
     div = _avg_divisor(h, w, kernel, stride, padding, ceil_mode, count_include_pad,
                        divisor_override)
     return sums / (divisor_override if div is None else jnp.asarray(div, x.dtype))
@@ -244,8 +238,6 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,  # n
         raise RuntimeError("divisor must be not zero")
     params = dict(kernel=k, stride=s, padding=p, ceil_mode=bool(ceil_mode),
                   count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
-    if input.ndim == 3:
-        return _avg_pool(input.unsqueeze(0), **params).squeeze(0)
     return _avg_pool(input, **params)
 
 
@@ -272,7 +264,7 @@ def _adaptive_impl(x, *, output_size):
     h, w = x.shape[-2:]
     mh, mw = _bins(h, output_size[0]), _bins(w, output_size[1])
     cnt = mh.sum(1)[:, None] * mw.sum(1)[None, :]
-    s = jnp.einsum("oh,nchw,pw->ncop", jnp.asarray(mh, x.dtype), x, jnp.asarray(mw, x.dtype),
+    s = jnp.einsum("oh,...hw,pw->...op", jnp.asarray(mh, x.dtype), x, jnp.asarray(mw, x.dtype),
                    precision=lax.Precision.HIGHEST)
     return s / jnp.asarray(cnt, x.dtype)
 
@@ -297,8 +289,6 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
          w if output_size[1] is None else int(output_size[1]))
     if o == (1, 1):  # PyTorch takes the mean here (grad_fn MeanBackward1)
         return input.mean((-2, -1), keepdim=True)
-    if input.ndim == 3:
-        return _adaptive(input.unsqueeze(0), output_size=o).squeeze(0)
     return _adaptive(input, output_size=o)
 
 
@@ -321,6 +311,8 @@ def _pad_name(params, args):
     mode, n = params["mode"], len(params["pads"])
     if mode == "constant":
         return "ConstantPadNdBackward0"
+    if mode == "circular":  # PyTorch builds it from slice copies
+        return "CopySlices"
     return f"{'Reflection' if mode == 'reflect' else 'Replication'}Pad{n}DBackward0"
 
 
@@ -355,7 +347,7 @@ def pad(input, pad, mode="constant", value=None):  # noqa: A002
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
     if value:
         raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
-    if not input.ndim - 2 <= n <= input.ndim - 1 and not (n <= 3 and input.ndim == n + 1):
+    if n > 3 or input.ndim < n + 1:
         raise NotImplementedError(f"Only 2D, 3D, 4D, 5D padding with non-constant padding are "
                                   f"supported for now")
     for i, (lo, hi) in enumerate(pairs):
