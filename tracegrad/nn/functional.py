@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import _creation as C
 from .. import ops as _ops
+from .._state import STATE
 
 __all__ = ["relu", "relu_", "tanh", "sigmoid", "softmax", "log_softmax", "linear", "mse_loss",
            "cross_entropy", "nll_loss"]
@@ -125,8 +126,7 @@ def _check_targets(target, n_classes, ignore_index):
     """PyTorch's IndexError for a class index outside ``[0, n_classes)`` (not ignore_index).
     Reads the targets on the host (they are usually input data, ready at once); while tracing
     there are no values to read and the check is skipped."""
-    from ..ops._registry import HOOKS
-    if HOOKS.tracer is not None:
+    if STATE.tracer is not None:
         return
     try:
         t = np.asarray(target._data.value)
@@ -251,7 +251,7 @@ from ..ops import conv as _conv  # noqa: E402
 from ..ops import loss_ops as _loss  # noqa: E402
 from ..ops import normalization as _norm  # noqa: E402
 from ..ops import pool as _pool  # noqa: E402
-from ..autograd.grad_mode import no_grad as _no_grad  # noqa: E402
+from .._grad_mode import no_grad as _no_grad  # noqa: E402
 from ..ops._registry import apply_inplace as _apply_inplace  # noqa: E402
 
 __all__ += ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d",
@@ -369,8 +369,7 @@ from .. import _dtype as _D  # noqa: E402
 def _check_indices(target, n, msg=None):
     """PyTorch's error for an index outside ``[0, n)`` (read on the host; skipped while
     tracing, where there are no values)."""
-    from ..ops._registry import HOOKS
-    if HOOKS.tracer is not None:
+    if STATE.tracer is not None:
         return
     try:
         t = np.asarray(target._data.value)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import jax
 from jax import lax
 
+from .._errors import SCALAR_TYPE_NAME as _SCALAR_NAME
 from ._registry import Op, Sample, register
 from .reduction import sum as _sum
 
@@ -137,8 +138,7 @@ def _check(input, weight, bias, n, name, groups):  # noqa: A002
 
 
 def _cpp(dtype):
-    from .._creation import _CPP_NAME
-    return _CPP_NAME[dtype.name]
+    return _SCALAR_NAME[dtype.name]
 
 
 def _batched(input, n):  # noqa: A002

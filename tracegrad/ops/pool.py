@@ -20,6 +20,7 @@ import numpy as np
 from jax import lax
 
 from ._linear import linear_pair
+from .._errors import SCALAR_TYPE_NAME as _SCALAR_NAME
 from ._registry import Const, Op, Sample, register
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool1d_with_indices", "max_pool2d_with_indices",
@@ -113,8 +114,7 @@ def _pool_params(input, kernel_size, stride, padding, dilation, ceil_mode, name)
     if input.ndim not in (3, 4):
         raise RuntimeError(f"non-empty 3D or 4D (batch mode) tensor expected for input")
     if not input.is_floating_point():
-        from .._creation import _CPP_NAME
-        raise NotImplementedError(f'"{name}" not implemented for \'{_CPP_NAME[input.dtype.name]}\'')
+        raise NotImplementedError(f'"{name}" not implemented for \'{_SCALAR_NAME[input.dtype.name]}\'')
     k = _pair(kernel_size, "kernel_size")
     s = _pair(stride, "stride", k) if stride not in ((), []) else k
     p = _pair(padding, "padding")
