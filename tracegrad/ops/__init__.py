@@ -153,6 +153,8 @@ def _install_surface():
         setattr(Tensor, name + "_", _inplace_of(_math_ops.METHODS[name]))
     for name, fn in _array_ops.INPLACE_METHODS.items():
         setattr(Tensor, name, fn)
+    for fn in (logical_xor, bitwise_and, bitwise_or, bitwise_xor, bitwise_not):
+        setattr(Tensor, fn.__name__, fn)
 
 
 _install_surface()
