@@ -18,10 +18,11 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d
                       MaxPool1d, MaxPool2d)
 from .sparse import Embedding  # noqa: E402
 from .loss import *  # noqa: E402,F401,F403  (the losses added to nn/loss.py)
+from . import utils  # noqa: E402
 
 __all__ = ["Module", "Parameter", "Linear", "Identity", "ReLU", "Tanh", "Sigmoid", "Softmax",
            "LogSoftmax", "Flatten", "Sequential", "ModuleList", "MSELoss", "CrossEntropyLoss",
-           "NLLLoss", "functional", "init"]
+           "NLLLoss", "functional", "init", "utils"]
 __all__ += ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d",
             "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "BatchNorm1d",
             "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout", "Embedding", "GELU", "SiLU",

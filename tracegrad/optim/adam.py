@@ -1,59 +1,80 @@
-"""Adam (Kingma & Ba), with PyTorch's bias correction, weight decay and AMSGrad."""
+"""Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter): PyTorch's bias correction, AMSGrad,
+L2 or decoupled weight decay."""
 from __future__ import annotations
-
-import math
 
 from .. import _creation as C
 from .. import ops as _ops
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _check_options, _count, _lerp_, \
+    _step_tensor
 
-__all__ = ["Adam"]
+__all__ = ["Adam", "AdamW"]
+
+
+def _check_adam(lr, betas, eps, weight_decay):
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
 
 
 class Adam(Optimizer):
     """``torch.optim.Adam`` (the single-tensor algorithm), in place under no_grad::
 
-        g = p.grad (+ weight_decay * p)
-        m = beta1 * m + (1 - beta1) * g
+        g = p.grad (+ weight_decay * p, or p *= 1 - lr * weight_decay if decoupled)
+        m = lerp(m, g, 1 - beta1)
         v = beta2 * v + (1 - beta2) * g * g
         denom = sqrt(v) / sqrt(1 - beta2 ** t) + eps     (max of all v so far with amsgrad)
         p -= lr / (1 - beta1 ** t) * m / denom
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, maximize=False):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False):
+        _check_adam(lr, betas, eps, weight_decay)
+        _check_options(dict(differentiable=differentiable))
+        super().__init__(params, dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize, foreach=foreach, capturable=capturable,
+            differentiable=differentiable, fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay))
 
     def _update(self, p, g, group):
         beta1, beta2 = group["betas"]
         state = self.state[p]
         if not state:
-            state["step"] = 0
+            state["step"] = _step_tensor()
             state["exp_avg"] = C.zeros_like(p)
             state["exp_avg_sq"] = C.zeros_like(p)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = C.zeros_like(p)
-        state["step"] += 1
-        t = state["step"]
+        t = _count(state)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m.mul_(beta1).add_(g, alpha=1 - beta1)
+        _lerp_(m, g, 1 - beta1)
         v.mul_(beta2).add_(g * g, alpha=1 - beta2)
         step_size = group["lr"] / (1 - beta1 ** t)
-        bc2_sqrt = math.sqrt(1 - beta2 ** t)
+        bc2_sqrt = (1 - beta2 ** t).sqrt()
         if group["amsgrad"]:
             vmax = state["max_exp_avg_sq"]
             vmax.copy_(_ops.maximum(vmax, v))
             v = vmax
         denom = (v.sqrt() / bc2_sqrt).add_(group["eps"])
-        p.add_(m / denom, alpha=-step_size)
+        p.sub_(m / denom * step_size)
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay (``p *= 1 - lr *
+    weight_decay`` before the update; default ``weight_decay=0.01``)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)

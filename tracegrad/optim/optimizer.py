@@ -1,9 +1,18 @@
-"""``Optimizer``: parameter groups, per-parameter state, ``zero_grad``, state dicts."""
+"""``Optimizer``: parameter groups, per-parameter state, ``zero_grad``, state dicts, and the
+shared ``step`` (closure, no_grad, maximize, weight decay) that each optimizer's per-parameter
+``_update`` plugs into.
+
+Updates are tensor ops only -- the step count is a 0-d float32 tensor (PyTorch's state
+layout) and bias corrections are computed from it with tensor ops in float64, as PyTorch's
+Python-float arithmetic does -- so that a compiled whole step can trace them without reading a
+value back to the host."""
 from __future__ import annotations
 
 import copy
 from collections import defaultdict
 
+from .. import _dtype as D
+from .._creation import zeros
 from .._tensor import Tensor
 from .._graph import zero_grad as _zero_grad
 from .._state import STATE
@@ -11,8 +20,38 @@ from ..autograd.grad_mode import enable_grad, no_grad
 
 __all__ = ["Optimizer"]
 
+def _step_tensor():
+    """A fresh step count: PyTorch keeps it as a 0-d float32 tensor."""
+    return zeros((), dtype=D.float32)
+
+
+def _count(state):
+    """Advance ``state["step"]`` by one (in place) and return it as float64, for the scalar
+    arithmetic of the update (bias corrections), done in tensor ops."""
+    step = state["step"]
+    step.add_(1)
+    return step.double()
+
+
+def _lerp_(t, end, weight):
+    """``t.lerp_(end, weight)`` with PyTorch's formula (weight a Python float)."""
+    if abs(weight) < 0.5:
+        return t.add_((end - t) * weight)
+    return t.copy_(end - (end - t) * (1 - weight))
+
+
+def _check_options(kw):
+    """``foreach``, ``capturable`` and ``fused`` choose PyTorch kernels, not results: accepted
+    (and kept in the groups, as PyTorch does); ``differentiable`` would change semantics."""
+    if kw.get("differentiable"):
+        raise NotImplementedError("differentiable=True (differentiating through the optimizer "
+                                  "step) is not supported by tracegrad's optimizers")
+
 
 class _Required:
+    def __getstate__(self):
+        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
     def __repr__(self):
         return "<required parameter>"
 
@@ -90,19 +129,25 @@ class Optimizer:
                     g = p._grad
                     if g is None:
                         continue
-                    if group["maximize"]:
+                    if group.get("maximize", False):
                         g = -g
-                    if group["weight_decay"] != 0:
-                        g = g.add(p, alpha=group["weight_decay"])
+                    wd = group.get("weight_decay", 0)
+                    if wd != 0:
+                        if group.get("decoupled_weight_decay", False):
+                            p.mul_(1 - group["lr"] * wd)
+                        else:
+                            g = g.add(p, alpha=wd)
                     self._update(p, g, group)
         return loss
 
     def _update(self, p, g, group):
-        """The update rule of one parameter ``p`` given its (decayed) gradient ``g``."""
+        """The update rule of one parameter ``p`` given its gradient ``g`` (negated with
+        ``maximize``, plus ``weight_decay * p`` unless the decay is decoupled)."""
         raise NotImplementedError
 
     def state_dict(self):
-        """``{"state": {index: state}, "param_groups": [...]}``, parameters by index."""
+        """``{"state": {index: state}, "param_groups": [...]}``, parameters by index: PyTorch's
+        layout, so a state dict saved by either library loads in the other."""
         index, groups = {}, []
         for g in self.param_groups:
             ids = []
@@ -126,11 +171,11 @@ class Optimizer:
                 by_index[i] = p
             for k, v in saved.items():
                 if k != "params":
-                    group[k] = v
+                    group[k] = copy.deepcopy(v)
         self.state = defaultdict(dict)
         for i, s in state_dict["state"].items():
-            self.state[by_index[i]] = {k: (v.clone() if isinstance(v, Tensor) else copy.copy(v))
-                                       for k, v in s.items()}
+            p = by_index[i]
+            self.state[p] = {k: _cast_state(k, v, p) for k, v in s.items()}
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
@@ -141,3 +186,16 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _cast_state(key, value, param):
+    """A loaded state value, as PyTorch's load_state_dict makes it: tensors copied onto the
+    parameter's device (and dtype, for floating state other than ``step``)."""
+    if not isinstance(value, Tensor):
+        return copy.copy(value)
+    if key == "step":
+        return value.to(dtype=D.float32, device=param.device).clone() if value.ndim == 0 \
+            else value.clone()
+    if value.is_floating_point() and param.is_floating_point():
+        return value.to(dtype=param.dtype, device=param.device).clone()
+    return value.to(device=param.device).clone()
