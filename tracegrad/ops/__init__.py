@@ -14,6 +14,15 @@ from .elementwise import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwis
 from .indexing import gather, getitem, index_select, nonzero, setitem
 from .linalg import bmm, dot, matmul, mm, mv, outer
 from .nn_ops import linear, linear_wgrad
+from .conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, convolution  # noqa: F401
+from . import pool as _pool  # noqa: F401  (registers the pooling and padding ops)
+from . import normalization as _normalization  # noqa: F401
+from .math import (arctan2, atan2, ceil, erf, erfc, fix, floor, fmax, fmin, frac, hypot, lerp,  # noqa: F401
+                   round, trunc)
+from .activation import elu, gelu, hardtanh, leaky_relu, silu, softplus  # noqa: F401
+from . import loss_ops as _loss_ops  # noqa: F401
+from . import array as _array_ops, math as _math_ops
+from .array import allclose, any, all, cumsum, equal, flip, isclose, masked_fill, roll, tril, triu  # noqa: F401,A004
 from .reduction import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm,
                         softmax, std, sum, var)
 from .shape import (broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, stack,
@@ -152,3 +161,19 @@ def _install():
 
 
 _install()
+
+
+
+def _install_surface():
+    """Tensor methods of the ops in math.py and array.py, and their in-place variants."""
+    for name, fn in {**_math_ops.METHODS, **_array_ops.METHODS}.items():
+        setattr(Tensor, name, fn)
+    for name in _math_ops.INPLACE:
+        setattr(Tensor, name + "_", _inplace_of(_math_ops.METHODS[name]))
+    for name, fn in _array_ops.INPLACE_METHODS.items():
+        setattr(Tensor, name, fn)
+    for fn in (logical_xor, bitwise_and, bitwise_or, bitwise_xor, bitwise_not):
+        setattr(Tensor, fn.__name__, fn)
+
+
+_install_surface()
