@@ -1,0 +1,99 @@
+"""Differential fuzzing of tracegrad against PyTorch (see docs/fuzzing.md).
+
+    python scripts/fuzz.py --programs 2000 --seed 0 --compiled --second-order --out fuzz_report.json
+    python scripts/fuzz.py --programs 200 --known-open-off        # what the CI slice runs
+    python scripts/fuzz.py --replay 0 17 --compiled                # program 17 of seed 0, printed
+
+Prints a summary (disagreement classes by kind of mismatch and op, with counts) and one
+minimal repro per class; ``--out`` writes the same as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # this checkout's tracegrad and tests.fuzz
+
+from tests.fuzz import campaign, features  # noqa: E402
+
+
+def _features(args):
+    off = set(args.off)
+    if not args.second_order:
+        off.add("second_order")
+    if args.known_open_off:
+        off |= set(features.KNOWN_OPEN)
+    return features.select(args.on or None, off)
+
+
+def _finding_json(f):
+    return {"class": f.key, "kind": f.kind, "ops": list(f.ops), "count": f.count,
+            "modes": sorted(f.modes), "first_program": list(f.seed),
+            "mismatches": [str(m) for m in f.mismatches[:6]],
+            "repro": f.minimal.render(compiled=any(m.mode != "eager" for m in f.mismatches))}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--programs", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--compiled", action="store_true", help="also run under tracegrad.compile")
+    ap.add_argument("--second-order", action="store_true", help="allow create_graph and grad of grad")
+    ap.add_argument("--on", nargs="*", default=[], help="only these features (default: all)")
+    ap.add_argument("--off", nargs="*", default=[], help="switch these features off")
+    ap.add_argument("--known-open-off", action="store_true",
+                    help="switch off the features in features.KNOWN_OPEN (as the CI slice does)")
+    ap.add_argument("--shrink-budget", type=int, default=150, help="candidate runs per shrink")
+    ap.add_argument("--max-shrinks", type=int, default=None, help="stop shrinking after this many")
+    ap.add_argument("--out", help="write the report as JSON here")
+    ap.add_argument("--replay", nargs=2, type=int, metavar=("SEED", "K"),
+                    help="print program K of SEED and its mismatches")
+    ap.add_argument("--list-features", action="store_true")
+    args = ap.parse_args(argv)
+    warnings.simplefilter("ignore")
+
+    if args.list_features:
+        for name, what in {**features.FEATURES, **features.CHECKS}.items():
+            mark = "  (known open: " + features.KNOWN_OPEN[name] + ")" if name in features.KNOWN_OPEN else ""
+            print(f"{name:20s} {what}{mark}")
+        return 0
+    import torch
+    import tracegrad
+    feats = _features(args)
+    if args.replay:
+        from tests.fuzz.generator import generate
+        program = generate(campaign.program_seed(*args.replay), feats, torch)
+        print(program.render(compiled=args.compiled))
+        for m in campaign.check(program, torch, tracegrad, args.compiled, feats):
+            print(m)
+        return 0
+
+    def progress(k, program, mismatches):
+        if (k + 1) % 50 == 0:
+            print(f"... {k + 1} programs", file=sys.stderr, flush=True)
+
+    report = campaign.fuzz(args.programs, args.seed, feats, args.compiled, args.shrink_budget,
+                           torch, tracegrad, progress, args.max_shrinks)
+    print(report.summary())
+    for f in sorted(report.findings.values(), key=lambda f: -f.count):
+        print(f"\n=== {f.key}  ({f.count} programs; first: program {f.seed[1]} of seed {f.seed[0]})")
+        for m in f.mismatches[:4]:
+            print("#", m)
+        print(f.minimal.render(compiled=any(m.mode != "eager" for m in f.mismatches)))
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump({"programs": report.programs, "disagreeing": report.disagreeing,
+                       "seconds": round(report.seconds, 1), "compiled": report.compiled,
+                       "features": sorted(report.features),
+                       "classes": [_finding_json(f) for f in
+                                   sorted(report.findings.values(), key=lambda f: -f.count)]},
+                      fh, indent=1)
+    return 1 if report.findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

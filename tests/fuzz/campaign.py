@@ -1,0 +1,140 @@
+"""Run many programs, compare each with torch, shrink each disagreement and class it.
+
+A *class* is (kind of mismatch, op labels of the minimal program's body): programs that
+shrink to the same class are one bug as far as routing goes; the report keeps a count and
+one minimal repro per class.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from .compare import compare
+from .features import select
+from .generator import generate
+from .runner import run
+from .shrink import shrink
+
+__all__ = ["check", "fuzz", "Finding", "Report", "program_seed"]
+
+
+def program_seed(seed, k):
+    """The seed of program ``k`` of a run with ``seed`` (so one program can be rerun alone)."""
+    return (int(seed), int(k))
+
+
+def check(program, torch, tg, compiled=True, checks=None):
+    """All mismatches of ``program``: tracegrad eager (and compiled, cache hit) vs torch."""
+    checks = select() if checks is None else checks
+    ref = run(program, torch, "eager")[0]
+    out = []
+    for mode in ("eager", "compiled") if compiled else ("eager",):
+        for obs in run(program, tg, mode):
+            out += compare(program, ref, obs, checks)
+    return out
+
+
+def _family(kind):
+    """Error kinds shrink into one another (dropping the step where torch raised turns
+    "error:type" into "error:raised"); every other kind is its own family."""
+    return "error" if kind.startswith("error:") and kind != "error:jax" else kind
+
+
+def _signature(m):
+    return (m.mode, _family(m.kind), m.op)
+
+
+@dataclasses.dataclass
+class Finding:
+    """One class of disagreement."""
+    kind: str
+    ops: tuple
+    count: int
+    modes: set
+    minimal: object         # the minimal Program
+    mismatches: list        # its mismatches
+    seed: tuple             # the first program of the class
+
+    @property
+    def key(self):
+        return f"{self.kind} | {' + '.join(self.ops) or '(no body)'}"
+
+
+@dataclasses.dataclass
+class Report:
+    programs: int
+    disagreeing: int
+    findings: dict
+    seconds: float
+    features: frozenset
+    compiled: bool
+
+    def summary(self):
+        lines = [f"{self.programs} programs ({'eager + compiled' if self.compiled else 'eager'}), "
+                 f"{self.disagreeing} disagree, {len(self.findings)} classes, {self.seconds:.0f} s"]
+        for f in sorted(self.findings.values(), key=lambda f: -f.count):
+            lines.append(f"  {f.count:5d}  {f.key}   [{', '.join(sorted(f.modes))}]")
+        return "\n".join(lines)
+
+
+def _class_of(program, mismatches):
+    """(kind, ops): the op of the step that made the first mismatching tensor, or (for a
+    gradient or an input changed through a view) the ops of the minimal program's body."""
+    first = mismatches[0]
+    if first.op not in ("input", "backward", "call"):
+        return first.kind, (first.op,)
+    return first.kind, tuple(dict.fromkeys(s.label for s in program.body))
+
+
+def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torch=None, tg=None,
+         progress=None, max_shrinks=None):
+    """Run ``programs`` programs; return a ``Report``. ``progress(k, program, mismatches)``
+    is called after each program."""
+    if torch is None:
+        import torch  # (the oracle, imported only when fuzzing)
+    if tg is None:
+        import tracegrad as tg
+    feats = select() if features is None else features
+    findings = {}
+    seen = {}   # (mode, kind, op of the first mismatch, body labels) -> finding key
+    disagreeing = shrinks = 0
+    start = time.time()
+    for k in range(programs):
+        program = generate(program_seed(seed, k), feats, torch)
+        mismatches = check(program, torch, tg, compiled, feats)
+        if progress is not None:
+            progress(k, program, mismatches)
+        if not mismatches:
+            continue
+        disagreeing += 1
+        first = mismatches[0]
+        raw = (first.mode, first.kind, first.op)
+        if first.op in ("input", "backward", "call"):  # the culprit is somewhere in the body
+            raw += tuple(program.labels())
+        key = seen.get(raw)
+        if key is None:
+            minimal, ms = program, mismatches
+            if max_shrinks is None or shrinks < max_shrinks:
+                shrinks += 1
+                want = _signature(first)
+                run_compiled = compiled and first.mode != "eager"
+
+                def still(c, want=want, run_compiled=run_compiled):
+                    return any(_signature(m) == want for m in check(c, torch, tg, run_compiled, feats))
+                minimal = shrink(program, still, shrink_budget)
+                ms = [m for m in check(minimal, torch, tg, run_compiled, feats) if _signature(m) == want]
+                ms = ms or mismatches
+            kind, ops = _class_of(minimal, ms)
+            f = Finding(kind, ops, 0, set(), minimal, ms, program.seed)
+            key = seen[raw] = f.key
+            if key not in findings:
+                findings[key] = f
+            elif len(program.body) and _size(minimal) < _size(findings[key].minimal):
+                findings[key].minimal, findings[key].mismatches = minimal, ms
+        findings[key].count += 1
+        findings[key].modes |= {m.mode for m in mismatches}
+    return Report(programs, disagreeing, findings, time.time() - start, feats, compiled)
+
+
+def _size(program):
+    return (len(program.body), sum(i.data.size for i in program.inputs), len(program.inputs))

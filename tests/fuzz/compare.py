@@ -1,0 +1,142 @@
+"""Compare a tracegrad observation with torch's: values (dtype-aware tolerances), dtypes,
+shapes, requires_grad / is_leaf / grad_fn, ``.grad``, versions and exceptions.
+
+Each difference is a ``Mismatch`` with a *kind* (what differs) and the *op* of the step that
+made the tensor, so that disagreements can be classed by op and kind.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+__all__ = ["Mismatch", "compare", "TOLERANCE"]
+
+# (rtol, atol) per dtype: float64 programs chain a handful of ops, each correctly rounded
+TOLERANCE = {"float64": (1e-7, 1e-9), "float32": (2e-4, 2e-5), "float16": (1e-2, 1e-3),
+             "bfloat16": (2e-2, 1e-2)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    mode: str
+    kind: str
+    name: str
+    op: str
+    detail: str
+
+    def __str__(self):
+        return f"[{self.mode}] {self.kind} of {self.name} ({self.op}): {self.detail}"
+
+
+def _close(a, b, dtype):
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "biu" or b.dtype.kind in "biu":
+        return np.array_equal(a, b)
+    rtol, atol = TOLERANCE.get(dtype, (1e-7, 1e-9))
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+                and np.array_equal(np.isnan(a), np.isnan(b))
+                and np.array_equal(np.isposinf(a), np.isposinf(b)))
+
+
+def _show(a):
+    return np.array2string(np.asarray(a), precision=6, threshold=12).replace("\n", "")
+
+
+def _op_of(program, name):
+    """The label of the step that made ``name`` (for an input: the last step that mutated
+    it, else "input"; for a gradient: "backward")."""
+    for s in program.body:
+        if name in s.defines:
+            return s.label
+    for s in reversed(program.body):
+        if name in s.mutates:
+            return s.label
+    if any(name in s.defines for s in program.tail_steps()):
+        return "backward"
+    return "input"
+
+
+def compare(program, ref, got, checks):
+    """Mismatches of observation ``got`` (tracegrad) against ``ref`` (torch). ``checks`` is
+    the enabled set from ``features.select`` ("grad_fn_name", "version")."""
+    out = []
+    mode = got.mode
+
+    def add(kind, name, detail, op=None):
+        out.append(Mismatch(mode, kind, name, op or _op_of(program, name), detail))
+
+    e_ref, e_got = ref.error, got.error
+    if e_got is not None and e_got.module.split(".")[0] in ("jax", "jaxlib"):
+        add("error:jax", "-", f"a jax exception reached the user: {e_got}",
+            op=_error_op(program, e_got, e_ref))
+    if (e_ref is None) != (e_got is None):
+        if e_ref is not None:
+            add("error:not-raised", "-", f"torch raised {e_ref}; tracegrad did not",
+                op=_error_op(program, e_ref, None))
+        else:
+            add("error:raised", "-", f"tracegrad raised {e_got}; torch did not",
+                op=_error_op(program, e_got, None))
+        return out  # what follows the exception is not comparable
+    if e_ref is not None:
+        if e_ref.type != e_got.type:
+            add("error:type", "-", f"torch: {e_ref}; tracegrad: {e_got}",
+                op=_error_op(program, e_ref, e_got))
+        elif mode == "eager" and e_ref.where != e_got.where:
+            add("error:where", "-", f"torch: {e_ref}; tracegrad: {e_got}",
+                op=_error_op(program, e_ref, e_got))
+    for name, r in ref.tensors.items():
+        g = got.tensors.get(name)
+        if g is None:
+            add("missing", name, "torch has this tensor; tracegrad's run does not")
+            continue
+        out += _compare_tensor(program, mode, name, r, g, checks)
+    return out
+
+
+def _error_op(program, e, other):
+    for err in (e, other):
+        if err is not None and err.where[0] == "body" and err.where[1] is not None:
+            if err.where[1] < len(program.body):
+                return program.body[err.where[1]].label
+        if err is not None and err.where[0] == "tail":
+            return "backward"
+    return "call"
+
+
+def _compare_tensor(program, mode, name, r, g, checks):
+    out = []
+    op = _op_of(program, name)
+    prefix = "backward:" if op == "backward" else ""  # a tensor made by the tail (a gradient)
+
+    def add(kind, detail):
+        out.append(Mismatch(mode, prefix + kind, name, op, detail))
+
+    if r["shape"] != g["shape"]:
+        add("shape", f"torch {r['shape']}, tracegrad {g['shape']}")
+    elif r["dtype"] != g["dtype"]:
+        add("dtype", f"torch {r['dtype']}, tracegrad {g['dtype']}")
+    elif not _close(r["value"], g["value"], r["dtype"]):
+        add("value", f"torch {_show(r['value'])}, tracegrad {_show(g['value'])}")
+    for flag in ("requires_grad", "is_leaf"):
+        if r[flag] != g[flag]:
+            add(flag, f"torch {r[flag]}, tracegrad {g[flag]}")
+    if (r["grad_fn"] is None) != (g["grad_fn"] is None):
+        add("grad_fn", f"torch {r['grad_fn']}, tracegrad {g['grad_fn']}")
+    elif "grad_fn_name" in checks and mode == "eager" and r["grad_fn"] != g["grad_fn"]:
+        same_name = r["grad_fn"] == g["grad_fn"].split(" (class ")[0]
+        add("grad_fn_class" if same_name else "grad_fn_name",
+            f"torch {r['grad_fn']}, tracegrad {g['grad_fn']}")
+    if "version" in checks and not prefix and r["version"] != g["version"]:
+        add("version", f"torch {r['version']}, tracegrad {g['version']}")
+    if (r["grad"] is None) != (g["grad"] is None):
+        add("grad:none", f"torch .grad {'None' if r['grad'] is None else _show(r['grad'])}, "
+                         f"tracegrad {'None' if g['grad'] is None else _show(g['grad'])}")
+    elif r["grad"] is not None:
+        if r["grad_dtype"] != g["grad_dtype"]:
+            add("grad:dtype", f"torch {r['grad_dtype']}, tracegrad {g['grad_dtype']}")
+        elif not _close(r["grad"], g["grad"], r["grad_dtype"]):
+            add("grad", f"torch {_show(r['grad'])}, tracegrad {_show(g['grad'])}")
+    return out
