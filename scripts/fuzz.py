@@ -88,11 +88,12 @@ def main(argv=None):
         with open(args.out, "w") as fh:
             json.dump({"programs": report.programs, "disagreeing": report.disagreeing,
                        "seconds": round(report.seconds, 1), "compiled": report.compiled,
+                       "generator_errors": [list(map(str, e)) for e in report.generator_errors],
                        "features": sorted(report.features),
                        "classes": [_finding_json(f) for f in
                                    sorted(report.findings.values(), key=lambda f: -f.count)]},
                       fh, indent=1)
-    return 1 if report.findings else 0
+    return 1 if report.findings or report.generator_errors else 0
 
 
 if __name__ == "__main__":

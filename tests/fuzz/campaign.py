@@ -68,10 +68,14 @@ class Report:
     seconds: float
     features: frozenset
     compiled: bool
+    generator_errors: list
+
 
     def summary(self):
         lines = [f"{self.programs} programs ({'eager + compiled' if self.compiled else 'eager'}), "
                  f"{self.disagreeing} disagree, {len(self.findings)} classes, {self.seconds:.0f} s"]
+        for seed, what in self.generator_errors:
+            lines.append(f"  generator error on program {seed}: {what}")
         for f in sorted(self.findings.values(), key=lambda f: -f.count):
             lines.append(f"  {f.count:5d}  {f.key}   [{', '.join(sorted(f.modes))}]")
         return "\n".join(lines)
@@ -87,9 +91,10 @@ def _class_of(program, mismatches):
 
 
 def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torch=None, tg=None,
-         progress=None, max_shrinks=None):
-    """Run ``programs`` programs; return a ``Report``. ``progress(k, program, mismatches)``
-    is called after each program."""
+         progress=None, max_shrinks=None, compiled_every=1):
+    """Run ``programs`` programs; return a ``Report``. With ``compiled``, every
+    ``compiled_every``-th program also runs under ``tracegrad.compile`` (a trace costs far
+    more than an eager run). ``progress(k, program, mismatches)`` is called after each."""
     if torch is None:
         import torch  # (the oracle, imported only when fuzzing)
     if tg is None:
@@ -98,10 +103,16 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
     findings = {}
     seen = {}   # (mode, kind, op of the first mismatch, body labels) -> finding key
     disagreeing = shrinks = 0
+    generator_errors = []
     start = time.time()
     for k in range(programs):
-        program = generate(program_seed(seed, k), feats, torch)
-        mismatches = check(program, torch, tg, compiled, feats)
+        try:
+            program = generate(program_seed(seed, k), feats, torch)
+        except Exception as e:  # noqa: BLE001 - a generator bug: reported, never hidden
+            generator_errors.append((program_seed(seed, k), f"{type(e).__name__}: {e}"))
+            continue
+        run_compiled = compiled and k % compiled_every == 0
+        mismatches = check(program, torch, tg, run_compiled, feats)
         if progress is not None:
             progress(k, program, mismatches)
         if not mismatches:
@@ -117,7 +128,7 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
             if max_shrinks is None or shrinks < max_shrinks:
                 shrinks += 1
                 want = _signature(first)
-                run_compiled = compiled and first.mode != "eager"
+                run_compiled = run_compiled and first.mode != "eager"
 
                 def still(c, want=want, run_compiled=run_compiled):
                     return any(_signature(m) == want for m in check(c, torch, tg, run_compiled, feats))
@@ -133,7 +144,8 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
                 findings[key].minimal, findings[key].mismatches = minimal, ms
         findings[key].count += 1
         findings[key].modes |= {m.mode for m in mismatches}
-    return Report(programs, disagreeing, findings, time.time() - start, feats, compiled)
+    return Report(programs, disagreeing, findings, time.time() - start, feats, compiled,
+                  generator_errors)
 
 
 def _size(program):

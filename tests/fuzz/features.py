@@ -14,7 +14,8 @@ __all__ = ["FEATURES", "KNOWN_OPEN", "CHECKS", "select"]
 # construct features: what the generator may draw
 FEATURES = {
     "zero_dim": "0-d tensors (inputs of shape (), full reductions, scalar indexing)",
-    "dim_on_0d": "a dim argument (0 or -1) passed to a 0-d tensor",
+    "dim_on_0d": "0-d tensors where PyTorch treats them as one element: dim=0 / dim=-1, "
+                 "nonzero, sum_to_size(())",
     "size_one": "size-1 dims in input shapes",
     "broadcast": "binary ops over broadcasting shapes",
     "scalars": "Python numbers as operands (x * 2.5, 2 - x, x ** 3, where(c, 2.0, -1.0))",
@@ -41,6 +42,17 @@ FEATURES = {
     "retain_graph": "backward twice with retain_graph=True, then once more (may raise)",
     "second_order": "create_graph=True and a gradient of the gradients",
     "invalid": "injected invalid arguments (both libraries must raise the same type)",
+    "alias_no_grad": "a view or alias (x.t(), x.flatten(), x[0], x.detach()) made under no_grad",
+    "alpha": "add/sub with alpha= (function and method)",
+    "scalar_where": "where(c, 2.0, -1.0): both branches Python numbers",
+    "partial_backward": "a backward through only some outputs (inputs it does not reach)",
+    "backward_after_free": "backward once more after the graph was freed",
+    "inplace_input": "in-place ops on the body's own inputs",
+    "inplace_saved": "in-place on a tensor an earlier op saved for backward (backward must raise)",
+    "requires_grad_inside": "x.detach().requires_grad_() inside the program",
+    "clamp_tensor": "clamp with tensor min / max",
+    "trivial_views": "t() / .T of a tensor with < 2 dims, flatten() of a 0-d or 1-D tensor, "
+                     "flatten(d, d)",
 }
 
 # check features: what the comparison looks at (values, dtypes, shapes, errors always)
@@ -49,7 +61,51 @@ CHECKS = {
     "version": "the _version counter of every tensor",
 }
 
-KNOWN_OPEN: dict[str, str] = {}
+KNOWN_OPEN: dict[str, str] = {
+    # issue 9 item 1: views do not share storage or autograd metadata with their base
+    "inplace_view": "issue 9 item 1: an in-place op through a view is not seen by its base "
+                    "(values, gradients, grad_fn: CopySlices)",
+    "alias_no_grad": "issue 9 item 1: a view made under no_grad of a tensor that requires grad "
+                     "has requires_grad=False (PyTorch: True, a leaf); t()/T/flatten(d, d) of a "
+                     "tensor of <= 1 dims return the input itself",
+    "trivial_views": "issue 9 item 1: t() of a tensor with < 2 dims returns the input itself "
+                     "(PyTorch: a view, TBackward0); flatten() of a 1-D tensor is a reshape "
+                     "(PyTorch: the input itself, so a leaf stays a leaf); so is flatten(d, d)",
+    "version": "issue 9 item 1: views do not share their base's version counter; compiled "
+               "in-place ops do not bump versions",
+    # issue 9 item 2
+    "dim_on_0d": "issue 9 item 2: dim=0 / dim=-1 on a 0-d tensor raises jax's error; "
+                 "nonzero() of a 0-d tensor raises numpy's ValueError; sum_to_size(()) of a 0-d "
+                 "tensor returns the input (PyTorch: a new tensor, SumBackward0)",
+    "requires_grad_inside": "compiled: requires_grad_() on a fresh tensor inside a compiled "
+                            "function is lost (the output has requires_grad=False)",
+    # issue 9 item 3
+    "invalid": "issue 9 item 3: invalid arguments that PyTorch refuses are accepted, or raise "
+               "another type (view of a non-contiguous tensor, outer of 2-D, permute, ...)",
+    "scalar_where": "issue 9 item 3: where(c, 2.0, -1.0) is float64 (PyTorch: float32)",
+    "alpha": "Tensor.sub / tracegrad.sub take no alpha= (TypeError; PyTorch: x - alpha * y)",
+    "clamp_tensor": "clamp(x, min=t) / clamp(x, max=t) with x equal to the bound: tracegrad "
+                    "composes maximum/minimum, which split the gradient half and half; PyTorch "
+                    "gives all of it to x (a silent wrong gradient, eager and compiled)",
+    # issue 9 item 4: compiled differs from eager
+    "enable_grad_inside": "issue 9 item 4b: enable_grad inside a compiled function called under "
+                          "no_grad gives outputs that do not require grad",
+    "hooks": "issue 9 item 4a: retain_grad / hooks on a non-leaf input of a compiled function "
+             "fire twice; autograd.grad w.r.t. a hooked non-leaf and its leaf returns the "
+             "non-leaf's gradient after the hook (PyTorch: before it), eager too",
+    "partial_backward": "compiled: .grad of an input that the differentiated outputs do not reach "
+                        "is zeros (eager and PyTorch: None)",
+    "backward_after_free": "compiled: a second backward without retain_graph raises even where "
+                           "nothing saved is needed (PyTorch raises only when a freed saved "
+                           "tensor is used), and the reverse",
+    "inplace_saved": "compiled: an in-place change of a saved tensor raises at the call "
+                     "(PyTorch: at backward, and only if backward runs)",
+    "inplace_input": "compiled: an in-place op on an input that requires grad raises "
+                     "NotImplementedError (eager: works)",
+    # issue 9 item 7
+    "grad_fn_name": "issue 9 item 7: grad_fn names (MseLossBackward0, TBackward0, ...) and "
+                    "classes (OpBackward for ops named by a function)",
+}
 
 
 def select(on=None, off=()):

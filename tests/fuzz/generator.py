@@ -77,6 +77,8 @@ class Gen:
 
     def choice(self, seq):
         seq = list(seq)
+        if not seq:
+            raise _Rejected()   # nothing to draw from (an empty tensor's values, ...)
         return seq[int(self.rng.integers(len(seq)))]
 
     def t(self, name):
@@ -92,7 +94,11 @@ class Gen:
             t = self.t(n)
             kind = ("float" if t.is_floating_point() else
                     "bool" if t.dtype == self.torch.bool else "int")
-            if (dtype == "any" or kind == dtype) and pred(t):
+            try:  # (empty tensors are results to compare, never operands: nothing to draw)
+                fits = (dtype == "any" or kind == dtype) and t.numel() > 0 and bool(pred(t))
+            except (RuntimeError, TypeError, NotImplementedError):  # pred not defined for t's dtype
+                fits = False
+            if fits:
                 ok.append(n)
         return self.choice(ok) if ok else None
 
@@ -216,10 +222,17 @@ class Gen:
                     exec(code, self.ns)
         except Exception:  # noqa: BLE001 - torch refused the step
             if not (invalid or (self.on("invalid") and self.coin(0.15))):
-                for n in defines:
-                    self.ns.pop(n, None)
+                self._forget(defines)
                 raise _Rejected() from None
             self.ended = True
+        no_grad = (code.startswith(("with T.no_grad", "with T.set_grad_enabled(False)"))
+                   or (self.program.call_under_no_grad and not code.startswith("with T.enable_grad")))
+        if not self.ended and not self.on("alias_no_grad") and no_grad and self._aliases(defines):
+            self._forget(defines)
+            raise _Rejected()
+        if not self.ended and mutates and not self.on("inplace_saved") and self._stale_saved():
+            self._replay()   # undo the change: the namespace must be what the program makes
+            raise _Rejected()
         reads = tuple(n for n in _NAME.findall(code) if n not in defines and n in self.ns)
         self.program.body.append(Step(label, code, tuple(dict.fromkeys(reads)), tuple(defines),
                                       tuple(mutates)))
@@ -229,6 +242,51 @@ class Gen:
                     raise AssertionError(f"step {code!r} defined a non-tensor {n}")
                 self.vars.append(n)
         return True
+
+    def _forget(self, names):
+        for n in names:
+            self.ns.pop(n, None)
+
+    def _stale_saved(self):
+        """Whether a backward now would find a saved tensor changed in place."""
+        T = self.torch
+        roots = [self.t(n) for n in self.vars if self.t(n).grad_fn is not None]
+        if not roots:
+            return False
+        try:
+            with T.enable_grad():
+                T.autograd.backward([r.sum() for r in roots if r.is_floating_point()],
+                                    inputs=[self.t(n) for n in self.vars if self.t(n).requires_grad],
+                                    retain_graph=True) if any(r.is_floating_point() for r in roots) else None
+        except RuntimeError as e:
+            return "modified by an inplace operation" in str(e)
+        finally:
+            for t in self.ns.values():
+                if isinstance(t, T.Tensor) and (t.is_leaf or t.retains_grad or t.requires_grad):
+                    t.grad = None
+        return False
+
+    def _replay(self):
+        """Rebuild the torch namespace from the program drawn so far."""
+        self.ns = {"T": self.torch}
+        exec(PRELUDE, self.ns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for inp in self.program.inputs:
+                exec(inp.source(), self.ns)
+            for step in self.program.body:
+                if self.program.call_under_no_grad:
+                    with self.torch.no_grad():
+                        exec(step.code, self.ns)
+                else:
+                    exec(step.code, self.ns)
+
+    def _aliases(self, names):
+        """Whether one of ``names`` shares storage with (is a view or alias of) a name in scope."""
+        ptrs = {self.t(n).untyped_storage().data_ptr() for n in self.vars if self.t(n).numel()}
+        made = [self.ns[n] for n in names if isinstance(self.ns.get(n), self.torch.Tensor)]
+        return any(u._base is not None or (u.numel() and u.untyped_storage().data_ptr() in ptrs)
+                   for u in made)
 
     # ------------------------------------------------------------------ the program
     def body(self):
@@ -249,6 +307,9 @@ class Gen:
                     done += 1
             except _Rejected:
                 continue
+            except ValueError as e:   # a draw from an empty range (a size-0 dim): draw again
+                if "high <= 0" not in str(e) and "low >= high" not in str(e):
+                    raise
 
     def tail(self):
         if self.ended:
@@ -264,16 +325,32 @@ class Gen:
             chosen = [outs[-1] if self.coin(0.7) else self.choice(outs)]
         tail = Tail("grad" if self.coin(0.5) else "backward", chosen, xs)
         tail.retain = self.on("retain_graph") and self.coin(0.25)
-        tail.repeat = int(self.rng.integers(1, 3)) if tail.retain else 0
+        tail.repeat = (2 if self.on("backward_after_free") and self.coin(0.5) else 1) if tail.retain else 0
         tail.create = self.on("second_order") and self.coin(0.35)
         if tail.kind == "backward":
             tail.implicit = self.t(chosen[-1]).ndim == 0 and self.coin(0.5)
+        if not self.on("partial_backward"):
+            tail.outs = chosen = outs  # every differentiable output: every input it needs is reached
+            if not self._reaches_all(outs, xs):
+                return
         self.program.tail = tail
         first = tail.steps()[0]
         self._run_tail(first.code)
         if tail.kind == "grad" and tail.create:
             tail.second = any(isinstance(self.ns.get(g), self.torch.Tensor) and self.ns[g].requires_grad
                               for g in first.defines)
+            if tail.second and not self.on("backward_after_free"):
+                tail.repeat = 0   # the second-order pass frees the graph
+
+    def _reaches_all(self, outs, xs):
+        T = self.torch
+        try:
+            gs = T.autograd.grad([self.t(o) for o in outs], [self.t(x) for x in xs],
+                                 [T.ones_like(self.t(o)) for o in outs], retain_graph=True,
+                                 allow_unused=True)
+        except RuntimeError:
+            return True   # the tail will raise; both libraries must raise alike
+        return all(g is not None for g in gs)
 
     def _run_tail(self, code):
         try:
@@ -346,7 +423,7 @@ def _arith(g):
                         + ([f"{s!r} {ARITH[name]} {a}"] if name != "pow" or s > 0 else []))
         return g.emit(name, f"{o} = {form}", (a,), (o,))
     forms = [f"{a} {ARITH[name]} {b}", f"T.{name}({a}, {b})", f"{a}.{name}({b})"]
-    if name in ("add", "sub"):
+    if name in ("add", "sub") and g.on("alpha"):
         alpha = g.choice([0.5, 2, -1.5])
         forms += [f"T.{name}({a}, {b}, alpha={alpha!r})", f"{a}.{name}({b}, alpha={alpha!r})"]
     form = g.choice(forms)
@@ -415,7 +492,9 @@ def _where(g):
     y = g.pick(lambda t: g.compatible(tx, t) and (g.on("mixed_dtype") or t.dtype == tx.dtype))
     forms = [f"T.where({c}, {x}, {y})", f"{x}.where({c}, {y})"] if y else []
     if g.on("scalars"):
-        forms += [f"T.where({c}, {x}, 0.0)", f"T.where({c}, 2.0, {x})", "T.where({c}, 2.0, -1.0)".format(c=c)]
+        forms += [f"T.where({c}, {x}, 0.0)", f"T.where({c}, 2.0, {x})"]
+    if g.on("scalar_where"):
+        forms.append(f"T.where({c}, 2.0, -1.0)")
     if not forms:
         return False
     form = g.choice(forms)
@@ -432,7 +511,7 @@ def _clamp(g):
     forms = [f"{a}.clamp({lo!r}, {hi!r})", f"T.clamp({a}, min={lo!r})", f"{a}.clamp(max={hi!r})",
              f"{a}.clip({lo!r}, {hi!r})", f"T.clamp({a}, {hi!r}, {lo!r})"]
     reads = (a,)
-    if g.coin(0.2):
+    if g.on("clamp_tensor") and g.coin(0.2):
         b = g.pick(lambda t: g.compatible(g.t(a), t) and t.dtype == g.t(a).dtype)
         if b:
             forms = [f"T.clamp({a}, min={b})", f"{a}.clamp(max={b})"]
@@ -519,14 +598,15 @@ def _reshape(g):
     shape = _factor(g, t.numel())
     nd = max(t.ndim, 1)
     forms = [f"{a}.reshape{shape!r}" if len(shape) > 1 else f"{a}.reshape({shape[0]})",
-             f"T.reshape({a}, {shape!r})", f"{a}.flatten()"]
+             f"T.reshape({a}, {shape!r})"] + ([f"{a}.flatten()"] if t.ndim >= 2 or g.on("trivial_views") else [])
     if g.on("views"):
         forms += [f"{a}.view{shape!r}" if len(shape) > 1 else f"{a}.view({shape[0]})",
                   f"{a}.view(-1)"]
     if t.ndim >= 2:
         s = int(g.rng.integers(0, nd))
         e = int(g.rng.integers(s, nd))
-        forms += [f"{a}.flatten({s}, {e})", f"T.flatten({a}, start_dim={s - nd}, end_dim={e})"]
+        if s < e or g.on("trivial_views"):   # flatten(d, d) returns the input itself
+            forms += [f"{a}.flatten({s}, {e})", f"T.flatten({a}, start_dim={s - nd}, end_dim={e})"]
     if t.ndim >= 1 and t.shape[0] in (4, 6):
         forms.append(f"{a}.unflatten(0, (2, {t.shape[0] // 2}))")
     b = g.pick(lambda u: u.numel() == t.numel() and u is not t, dtype="any")
@@ -544,16 +624,20 @@ def _transpose(g):
     o = g.value()
     nd = t.ndim
     if nd == 0:
-        forms = [f"{a}.t()"] + ([f"{a}.transpose(0, -1)", f"{a}.permute()"] if g.on("dim_on_0d") else [])
+        forms = ([f"{a}.t()"] if g.on("trivial_views") else []) + \
+            ([f"{a}.transpose(0, -1)", f"{a}.permute()"] if g.on("dim_on_0d") else [])
+        if not forms:
+            return False
     else:
         perm = tuple(int(p) for p in g.rng.permutation(nd))
         d0, d1 = int(g.rng.integers(-nd, nd)), int(g.rng.integers(-nd, nd))
         forms = [f"{a}.permute{perm!r}" if nd > 1 else f"{a}.permute(0)", f"T.permute({a}, {perm!r})",
                  f"{a}.transpose({d0}, {d1})", f"T.transpose({a}, {d0}, {d1})",
                  f"{a}.swapaxes({d0}, {d1})"]
-        if nd <= 2:
+        if nd == 2 or (nd == 1 and g.on("trivial_views")):
             forms += [f"{a}.t()", f"T.t({a})"]
-        forms.append(f"{a}.T" if nd != 3 else f"{a}.mT")
+        if nd >= 2 or g.on("trivial_views"):
+            forms.append(f"{a}.T" if nd != 3 else f"{a}.mT")
     form = g.choice(forms)
     label = form.split("(")[0].split(".")[-1]
     return g.emit(label, f"{o} = {form}", (a,), (o,))
@@ -588,7 +672,7 @@ def _expand(g):
     shape = tuple(g.choice([2, 3]) if s == 1 else s for s in t.shape)
     if g.coin(0.4) or not shape:
         shape = (g.choice([1, 2]),) + shape
-    if g.coin(0.5):
+    if g.coin(0.5) or (t.ndim == 0 and not g.on("dim_on_0d")):  # (0-d: sum_to_size(()) is a sum)
         form = g.choice([f"{a}.expand{shape!r}", f"{a}.broadcast_to({shape!r})",
                          f"{a}.expand({', '.join(['-1'] * (len(shape) - t.ndim) + ['-1'] * t.ndim)})"
                          if t.ndim == len(shape) else f"{a}.expand{shape!r}"])
@@ -666,8 +750,8 @@ def _convert(g):
 def _detach(g):
     a = g.operand()
     o = g.value()
-    form = g.choice([f"{a}.detach()", f"{a}.detach().requires_grad_()", f"{a}.data",
-                     f"{a}.detach() * {a}"])
+    form = g.choice([f"{a}.detach()", f"{a}.data", f"{a}.detach() * {a}"]
+                    + ([f"{a}.detach().requires_grad_()"] if g.on("requires_grad_inside") else []))
     return g.emit(form.split("(")[0].split(".")[-1] if "*" not in form else "detach", f"{o} = {form}", (a,), (o,))
 
 
@@ -725,7 +809,9 @@ def _index(g):
 
 @entry("nonzero", needs=["indexing_advanced"], covers=["nonzero"], weight=0.3)
 def _nonzero(g):
-    a = g.operand()
+    a = g.operand(lambda t: t.ndim > 0 or g.on("dim_on_0d"))
+    if g.t(a).ndim == 0 and not g.on("dim_on_0d"):
+        return False
     o = g.value()
     return g.emit("nonzero", f"{o} = {g.choice([f'{a}.nonzero()', f'T.nonzero({a})'])}", (a,), (o,))
 
@@ -803,9 +889,13 @@ def _inplace_target(g, through_view):
     def aliased(t):
         ptr = t.untyped_storage().data_ptr()
         return sum(g.t(n).untyped_storage().data_ptr() == ptr for n in g.vars) > 1
+    inputs = {n for i in g.program.inputs for n in i.names()}
     ok = lambda t: (not (t.is_leaf and t.requires_grad)  # noqa: E731
                     and (through_view or not aliased(t)))
-    return g.pick(ok)
+    name = g.pick(ok)
+    if name in inputs and not g.on("inplace_input"):
+        return None
+    return name
 
 
 @entry("inplace", needs=["inplace"], covers=["copy", "fill"], weight=2)

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-__all__ = ["Input", "Step", "Tail", "Program", "PRELUDE"]
+__all__ = ["Input", "RawInput", "Step", "Tail", "Program", "PRELUDE"]
 
 # W(t, k): a deterministic, shape-driven weight (for grad_outputs and second-order sums), so
 # the tail stays valid when the shrinker changes input shapes.
@@ -60,6 +60,27 @@ class Input:
 
 
 @dataclasses.dataclass
+class RawInput:
+    """An input written as source (``x0 = T.tensor(...)``), for hand-written repros."""
+
+    source_text: str
+    kind: str = "leaf"
+
+    @property
+    def name(self):
+        return self.names()[-1]
+
+    def names(self):
+        return tuple(m.group(1) for m in re.finditer(r"^(\w+) =", self.source_text, re.M))
+
+    def source(self):
+        return self.source_text
+
+
+_DEFINES = re.compile(r"^\s*([\w, ]+?),? =[^=]")
+
+
+@dataclasses.dataclass
 class Step:
     """One statement (or a ``with`` block) of the body or the tail. ``label`` names the op it
     exercises (disagreements are classed by it); ``mutates`` the names it changes in place."""
@@ -77,11 +98,22 @@ class Step:
                     swap(self.mutates))
 
 
+def _statements(src):
+    lines = [ln for ln in src.strip("\n").split("\n") if ln.strip()]
+    out = []
+    for ln in lines:
+        if ln.startswith((" ", "\t")) and out:
+            out[-1] += "\n" + ln
+        else:
+            out.append(ln)
+    return out
+
+
 @dataclasses.dataclass
 class Tail:
     """The backward passes after the call. ``kind`` "grad": ``autograd.grad(outs, xs,
-    grad_outputs=W(...))`` into ``g0, g1, ...``; "backward": ``outs[-1].backward(W(...))``
-    into ``.grad`` (``implicit``: no gradient argument, for a 0-d output). ``retain`` and
+    grad_outputs=W(...))`` into ``g0, g1, ...``; "backward": ``o.backward(W(o))`` (or
+    ``autograd.backward`` of several outputs) into ``.grad`` (``implicit``: no gradient argument, for a 0-d output). ``retain`` and
     ``create`` are retain_graph / create_graph of the first pass; ``second`` differentiates
     the first gradients again (into ``gg0, ...``); ``repeat`` runs the first pass again that
     many times (without retain_graph: the last of them may find the graph freed)."""
@@ -98,6 +130,11 @@ class Tail:
     def steps(self):
         flags = (", retain_graph=True" if self.retain else "") + \
             (", create_graph=True" if self.create else "")
+        if self.kind == "backward" and len(self.outs) > 1:
+            call = (f"T.autograd.backward([{', '.join(self.outs)}], grad_tensors=["
+                    f"{', '.join(f'W({o}, {k})' for k, o in enumerate(self.outs))}]")
+            first = Step("backward", call + flags + ")", tuple(self.outs))
+            return [first] + [Step("backward", call + ")", tuple(self.outs))] * self.repeat
         if self.kind == "backward":
             o = self.outs[-1]
             arg = "" if self.implicit else f"W({o})"
@@ -127,7 +164,34 @@ class Program:
     seed: tuple = ()
 
     def tail_steps(self):
-        return [] if self.tail is None else self.tail.steps()
+        if self.tail is None:
+            return []
+        return self.tail if isinstance(self.tail, list) else self.tail.steps()
+
+    @classmethod
+    def from_source(cls, inputs, body, tail="", call_under_no_grad=False):
+        """A program from three pieces of source, one statement a line (a ``with`` line
+        takes the indented line after it): the inputs, the body (the function's statements,
+        without ``def``/``return``) and the tail. What the regression tests inline."""
+        ins = []
+        for line in _statements(inputs):   # x0.retain_grad() belongs to the input above it
+            if ins and not re.match(r"\w+ =", line):
+                ins[-1].source_text += "\n" + line
+            else:
+                ins.append(RawInput(line))
+        known = {n for i in ins for n in i.names()}
+
+        def steps(src):
+            out = []
+            for code in _statements(src):
+                m = _DEFINES.match(code.split("\n")[-1])
+                defines = tuple(n.strip() for n in m.group(1).split(",") if n.strip()) if m else ()
+                reads = tuple(n for n in re.findall(r"\b\w+\b", code) if n in known and n not in defines)
+                label = re.sub(r"^.*?= ", "", code.split("\n")[-1]).split("(")[0]
+                out.append(Step(label, code, tuple(dict.fromkeys(reads)), defines))
+                known.update(defines)
+            return out
+        return cls(ins, steps(body), steps(tail) or None, call_under_no_grad)
 
     def input_names(self):
         return [i.name for i in self.inputs]

@@ -66,7 +66,7 @@ def _observe(lib, t):
 
 def _grad_fn_name(node):
     """``node.name()``, and its class name where that differs (users see both)."""
-    name, cls = node.name(), type(node).__name__
+    name, cls = node.name().replace("torch::autograd::", ""), type(node).__name__
     return name if name == cls else f"{name} (class {cls})"
 
 

@@ -74,7 +74,7 @@ def _candidates(p):
             for x in t.xs:
                 yield _with(p, tail=dataclasses.replace(t, xs=[y for y in t.xs if y != x]))
         if t.kind == "grad":
-            yield _with(p, tail=dataclasses.replace(t, kind="backward", outs=t.outs[-1:], second=False))
+            yield _with(p, tail=dataclasses.replace(t, kind="backward", second=False))
     if p.call_under_no_grad:
         yield _with(p, call_under_no_grad=False)
     # body steps, last first
