@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import warnings
@@ -37,6 +38,16 @@ def _finding_json(f):
             "repro": f.minimal.render(compiled=any(m.mode != "eager" for m in f.mismatches))}
 
 
+def _shard(job):
+    args, feats, shard = job
+    warnings.simplefilter("ignore")
+    import torch
+    import tracegrad
+    max_shrinks = None if args.max_shrinks is None else -(-args.max_shrinks // shard[1])
+    return campaign.fuzz(args.programs, args.seed, feats, args.compiled, args.shrink_budget,
+                         torch, tracegrad, None, max_shrinks, shard=shard)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--programs", type=int, default=200)
@@ -49,6 +60,7 @@ def main(argv=None):
                     help="switch off the features in features.KNOWN_OPEN (as the CI slice does)")
     ap.add_argument("--shrink-budget", type=int, default=150, help="candidate runs per shrink")
     ap.add_argument("--max-shrinks", type=int, default=None, help="stop shrinking after this many")
+    ap.add_argument("--jobs", type=int, default=1, help="processes (programs are split among them)")
     ap.add_argument("--out", help="write the report as JSON here")
     ap.add_argument("--replay", nargs=2, type=int, metavar=("SEED", "K"),
                     help="print program K of SEED and its mismatches")
@@ -76,8 +88,13 @@ def main(argv=None):
         if (k + 1) % 50 == 0:
             print(f"... {k + 1} programs", file=sys.stderr, flush=True)
 
-    report = campaign.fuzz(args.programs, args.seed, feats, args.compiled, args.shrink_budget,
-                           torch, tracegrad, progress, args.max_shrinks)
+    if args.jobs > 1:
+        shards = [(args, feats, (i, args.jobs)) for i in range(args.jobs)]
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            report = campaign.merge(pool.map(_shard, shards))
+    else:
+        report = campaign.fuzz(args.programs, args.seed, feats, args.compiled, args.shrink_budget,
+                               torch, tracegrad, progress, args.max_shrinks)
     print(report.summary())
     for f in sorted(report.findings.values(), key=lambda f: -f.count):
         print(f"\n=== {f.key}  ({f.count} programs; first: program {f.seed[1]} of seed {f.seed[0]})")

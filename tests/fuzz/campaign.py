@@ -15,7 +15,7 @@ from .generator import generate
 from .runner import run
 from .shrink import shrink
 
-__all__ = ["check", "fuzz", "Finding", "Report", "program_seed"]
+__all__ = ["check", "fuzz", "merge", "Finding", "Report", "program_seed"]
 
 
 def program_seed(seed, k):
@@ -91,10 +91,12 @@ def _class_of(program, mismatches):
 
 
 def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torch=None, tg=None,
-         progress=None, max_shrinks=None, compiled_every=1):
+         progress=None, max_shrinks=None, compiled_every=1, shard=(0, 1)):
     """Run ``programs`` programs; return a ``Report``. With ``compiled``, every
     ``compiled_every``-th program also runs under ``tracegrad.compile`` (a trace costs far
-    more than an eager run). ``progress(k, program, mismatches)`` is called after each."""
+    more than an eager run). ``shard=(i, n)`` runs only the programs ``k`` with ``k % n == i``
+    (``merge`` joins the shards' reports). ``progress(k, program, mismatches)`` is called
+    after each program."""
     if torch is None:
         import torch  # (the oracle, imported only when fuzzing)
     if tg is None:
@@ -105,7 +107,7 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
     disagreeing = shrinks = 0
     generator_errors = []
     start = time.time()
-    for k in range(programs):
+    for k in range(shard[0], programs, shard[1]):
         try:
             program = generate(program_seed(seed, k), feats, torch)
         except Exception as e:  # noqa: BLE001 - a generator bug: reported, never hidden
@@ -144,8 +146,28 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
                 findings[key].minimal, findings[key].mismatches = minimal, ms
         findings[key].count += 1
         findings[key].modes |= {m.mode for m in mismatches}
-    return Report(programs, disagreeing, findings, time.time() - start, feats, compiled,
-                  generator_errors)
+    return Report(len(range(shard[0], programs, shard[1])), disagreeing, findings,
+                  time.time() - start, feats, compiled, generator_errors)
+
+
+def merge(reports):
+    """One report from the reports of the shards of a run."""
+    first = reports[0]
+    findings = {}
+    for r in reports:
+        for key, f in r.findings.items():
+            have = findings.get(key)
+            if have is None:
+                findings[key] = dataclasses.replace(f, modes=set(f.modes))
+                continue
+            have.count += f.count
+            have.modes |= f.modes
+            if _size(f.minimal) < _size(have.minimal):
+                have.minimal, have.mismatches = f.minimal, f.mismatches
+            have.seed = min(have.seed, f.seed)
+    return Report(sum(r.programs for r in reports), sum(r.disagreeing for r in reports), findings,
+                  max(r.seconds for r in reports), first.features, first.compiled,
+                  [e for r in reports for e in r.generator_errors])
 
 
 def _size(program):

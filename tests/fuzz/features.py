@@ -51,6 +51,9 @@ FEATURES = {
     "inplace_saved": "in-place on a tensor an earlier op saved for backward (backward must raise)",
     "requires_grad_inside": "x.detach().requires_grad_() inside the program",
     "clamp_tensor": "clamp with tensor min / max",
+    "std_zero": "std of values with no spread (all equal, or one element)",
+    "second_order_kinks": "create_graph through ops the registry marks not twice differentiable "
+                          "(relu, abs, clamp, maximum, amax, max, ...)",
     "trivial_views": "t() / .T of a tensor with < 2 dims, flatten() of a 0-d or 1-D tensor, "
                      "flatten(d, d)",
 }
@@ -87,6 +90,11 @@ KNOWN_OPEN: dict[str, str] = {
     "clamp_tensor": "clamp(x, min=t) / clamp(x, max=t) with x equal to the bound: tracegrad "
                     "composes maximum/minimum, which split the gradient half and half; PyTorch "
                     "gives all of it to x (a silent wrong gradient, eager and compiled)",
+    "std_zero": "std where the result is 0 (one element, or all equal): the gradient is NaN "
+                "(PyTorch: 0), a silent wrong gradient",
+    "second_order_kinks": "create_graph=True through relu: the first gradient does not require "
+                          "grad (PyTorch: it does, ThresholdBackwardBackward0), so a gradient "
+                          "of it fails",
     # issue 9 item 4: compiled differs from eager
     "enable_grad_inside": "issue 9 item 4b: enable_grad inside a compiled function called under "
                           "no_grad gives outputs that do not require grad",

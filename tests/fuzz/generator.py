@@ -20,6 +20,8 @@ import warnings
 
 import numpy as np
 
+from tracegrad.ops import REG
+
 from .features import select
 from .program import PRELUDE, Input, Program, Step, Tail
 
@@ -36,6 +38,11 @@ INPLACE_UNARY = ["exp_", "neg_", "sigmoid_", "tanh_", "relu_", "abs_", "sqrt_"]
 INPLACE_BINARY = {"add_": "+=", "sub_": "-=", "mul_": "*=", "div_": "/="}
 _NAME = re.compile(r"\b[xvg]+\d+(?:_leaf)?\b")
 GRID = [-1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
+
+# labels of steps through ops the registry marks not twice differentiable (kinks): second
+# order through them is the "second_order_kinks" feature
+KINKED = ({n for n, op in REG.items() if not op.twice_differentiable}
+          | {"max", "min", "max(dim)", "min(dim)", "F.relu", "relu_", "abs_", "clamp_", "norm"})
 
 # entry name -> (features it needs, registry ops it reaches)
 COVERS: dict[str, tuple] = {}
@@ -204,9 +211,9 @@ class Gen:
         return self.choice([2.5, -1.0, 0.5, 2, 0, 3, 1.5, -2])
 
     # ------------------------------------------------------------------ emitting steps
-    def emit(self, label, code, reads=(), defines=(), mutates=(), invalid=False):
+    def emit(self, label, code, reads=(), defines=(), mutates=(), invalid=False, reject=None):
         """Run ``code`` in torch; keep it as a body step if it runs (or if it raises and is
-        meant to, or may be kept as an invalid call)."""
+        meant to, or may be kept as an invalid call), unless ``reject(first output)``."""
         if self.on("no_grad") and not self.program.call_under_no_grad and self.coin(0.08):
             code = self.choice(["with T.no_grad():", "with T.set_grad_enabled(False):"]) \
                 + "\n    " + code.replace("\n", "\n    ")
@@ -225,6 +232,9 @@ class Gen:
                 self._forget(defines)
                 raise _Rejected() from None
             self.ended = True
+        if not self.ended and reject is not None and reject(self.ns[defines[0]]):
+            self._forget(defines)
+            raise _Rejected()
         no_grad = (code.startswith(("with T.no_grad", "with T.set_grad_enabled(False)"))
                    or (self.program.call_under_no_grad and not code.startswith("with T.enable_grad")))
         if not self.ended and not self.on("alias_no_grad") and no_grad and self._aliases(defines):
@@ -326,7 +336,9 @@ class Gen:
         tail = Tail("grad" if self.coin(0.5) else "backward", chosen, xs)
         tail.retain = self.on("retain_graph") and self.coin(0.25)
         tail.repeat = (2 if self.on("backward_after_free") and self.coin(0.5) else 1) if tail.retain else 0
-        tail.create = self.on("second_order") and self.coin(0.35)
+        kinked = any(s.label.split(" ")[0] in KINKED for s in self.program.body)
+        tail.create = (self.on("second_order") and self.coin(0.35)
+                       and (not kinked or self.on("second_order_kinks")))
         if tail.kind == "backward":
             tail.implicit = self.t(chosen[-1]).ndim == 0 and self.coin(0.5)
         if not self.on("partial_backward"):
@@ -550,6 +562,8 @@ def _reduce(g):
                 call = f"{a}.norm(dim={d!r}{kd})"
             else:
                 call = g.choice([f"{a}.{name}({d!r}{kd}{extra})", f"T.{name}({a}, dim={d!r}{kd}{extra})"])
+        if name == "std" and not g.on("std_zero"):
+            return g.emit(name, f"{o} = {call}", (a,), (o,), reject=lambda t: bool((t == 0).any()))
         return g.emit(name, f"{o} = {call}", (a,), (o,))
     if name in ("logsumexp", "softmax", "log_softmax"):
         d = g.int_dim(t)

@@ -146,6 +146,25 @@ def test_clamp_with_a_tensor_bound_at_the_bound_gives_the_gradient_to_the_input(
                   "v0 = x0.clamp(max=x1)", "v0.backward(W(v0))")
 
 
+@known("std_zero")
+def test_std_of_one_element_has_a_zero_gradient():
+    assert_agrees("x0 = T.tensor(2.0, dtype=T.float64, requires_grad=True)",
+                  "v0 = x0.std(unbiased=False)", "v0.backward()")
+
+
+@known("std_zero")
+def test_std_of_equal_values_has_a_zero_gradient():
+    assert_agrees("x0 = T.tensor([0.5, 0.5], dtype=T.float64, requires_grad=True)",
+                  "v0 = x0.std()", "v0.backward()")
+
+
+@known("second_order_kinks")
+def test_relu_gradient_under_create_graph_requires_grad():
+    assert_agrees("x0 = T.tensor([0.5, -1.0], dtype=T.float64, requires_grad=True)",
+                  "v0 = T.relu(x0)",
+                  "g0, = T.autograd.grad([v0], [x0], grad_outputs=[W(v0)], create_graph=True)")
+
+
 # ------------------------------------------------------------------ item 4: compiled vs eager
 @known("enable_grad_inside")
 def test_enable_grad_inside_a_compiled_function_called_under_no_grad():
