@@ -13,6 +13,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import pickle
 import sys
 import warnings
 
@@ -38,14 +39,23 @@ def _finding_json(f):
             "repro": f.minimal.render(compiled=any(m.mode != "eager" for m in f.mismatches))}
 
 
-def _shard(job):
+def _shard(job, progress=None):
     args, feats, shard = job
     warnings.simplefilter("ignore")
     import torch
     import tracegrad
     max_shrinks = None if args.max_shrinks is None else -(-args.max_shrinks // shard[1])
-    return campaign.fuzz(args.programs, args.seed, feats, args.compiled, args.shrink_budget,
-                         torch, tracegrad, None, max_shrinks, shard=shard)
+    part = f"{args.out}.part{shard[0]}" if args.out else None
+
+    def checkpoint(report):   # what a run cut short leaves: --merge joins these
+        with open(part, "wb") as fh:
+            pickle.dump(report, fh)
+    report = campaign.fuzz(args.programs, args.seed, feats, args.compiled, args.shrink_budget,
+                           torch, tracegrad, progress, max_shrinks, shard=shard,
+                           checkpoint=checkpoint if part else None)
+    if part:
+        checkpoint(report)
+    return report
 
 
 def main(argv=None):
@@ -65,6 +75,8 @@ def main(argv=None):
     ap.add_argument("--replay", nargs=2, type=int, metavar=("SEED", "K"),
                     help="print program K of SEED and its mismatches")
     ap.add_argument("--list-features", action="store_true")
+    ap.add_argument("--merge", nargs="+", metavar="PART",
+                    help="print (and --out) the report joined from the .partN files of a --jobs run")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
 
@@ -88,13 +100,18 @@ def main(argv=None):
         if (k + 1) % 50 == 0:
             print(f"... {k + 1} programs", file=sys.stderr, flush=True)
 
-    if args.jobs > 1:
+    if args.merge:
+        parts = []
+        for name in args.merge:
+            with open(name, "rb") as fh:
+                parts.append(pickle.load(fh))
+        report = campaign.merge(parts)
+    elif args.jobs > 1:
         shards = [(args, feats, (i, args.jobs)) for i in range(args.jobs)]
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             report = campaign.merge(pool.map(_shard, shards))
     else:
-        report = campaign.fuzz(args.programs, args.seed, feats, args.compiled, args.shrink_budget,
-                               torch, tracegrad, progress, args.max_shrinks)
+        report = _shard((args, feats, (0, 1)), progress)
     print(report.summary())
     for f in sorted(report.findings.values(), key=lambda f: -f.count):
         print(f"\n=== {f.key}  ({f.count} programs; first: program {f.seed[1]} of seed {f.seed[0]})")

@@ -91,12 +91,12 @@ def _class_of(program, mismatches):
 
 
 def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torch=None, tg=None,
-         progress=None, max_shrinks=None, compiled_every=1, shard=(0, 1)):
+         progress=None, max_shrinks=None, compiled_every=1, shard=(0, 1), checkpoint=None):
     """Run ``programs`` programs; return a ``Report``. With ``compiled``, every
     ``compiled_every``-th program also runs under ``tracegrad.compile`` (a trace costs far
     more than an eager run). ``shard=(i, n)`` runs only the programs ``k`` with ``k % n == i``
     (``merge`` joins the shards' reports). ``progress(k, program, mismatches)`` is called
-    after each program."""
+    after each program, ``checkpoint(report so far)`` after every 25."""
     if torch is None:
         import torch  # (the oracle, imported only when fuzzing)
     if tg is None:
@@ -107,7 +107,12 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
     disagreeing = shrinks = 0
     generator_errors = []
     start = time.time()
+    done = 0
     for k in range(shard[0], programs, shard[1]):
+        done += 1
+        if checkpoint is not None and done % 25 == 0:
+            checkpoint(Report(done - 1, disagreeing, findings, time.time() - start, feats, compiled,
+                              generator_errors))
         try:
             program = generate(program_seed(seed, k), feats, torch)
         except Exception as e:  # noqa: BLE001 - a generator bug: reported, never hidden
