@@ -40,6 +40,23 @@ def _family(kind):
     return "error" if kind.startswith("error:") and kind != "error:jax" else kind
 
 
+# a program is classed by its most serious mismatch: silent wrong numbers first, then
+# errors, then metadata; names and version counters last
+_SEVERITY = ["value", "grad", "shape", "dtype", "grad:dtype", "grad:none", "error:not-raised",
+             "error:raised", "error:type", "error:jax", "error:where", "missing", "requires_grad",
+             "is_leaf", "grad_fn", "grad_fn_name", "grad_fn_class", "version"]
+
+
+def _severity(m):
+    kind = m.kind.removeprefix("backward:")
+    kind = "grad" if m.kind == "backward:value" else kind
+    return (_SEVERITY.index(kind) if kind in _SEVERITY else len(_SEVERITY), m.mode != "eager")
+
+
+def most_serious(mismatches):
+    return sorted(mismatches, key=_severity)
+
+
 def _signature(m):
     return (m.mode, _family(m.kind), m.op)
 
@@ -125,6 +142,7 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
         if not mismatches:
             continue
         disagreeing += 1
+        mismatches = most_serious(mismatches)
         first = mismatches[0]
         raw = (first.mode, first.kind, first.op)
         if first.op in ("input", "backward", "call"):  # the culprit is somewhere in the body
@@ -140,7 +158,8 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
                 def still(c, want=want, run_compiled=run_compiled):
                     return any(_signature(m) == want for m in check(c, torch, tg, run_compiled, feats))
                 minimal = shrink(program, still, shrink_budget)
-                ms = [m for m in check(minimal, torch, tg, run_compiled, feats) if _signature(m) == want]
+                ms = most_serious([m for m in check(minimal, torch, tg, run_compiled, feats)
+                                   if _signature(m) == want])
                 ms = ms or mismatches
             kind, ops = _class_of(minimal, ms)
             f = Finding(kind, ops, 0, set(), minimal, ms, program.seed)

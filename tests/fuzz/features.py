@@ -18,7 +18,7 @@ FEATURES = {
                  "nonzero, sum_to_size(())",
     "size_one": "size-1 dims in input shapes",
     "broadcast": "binary ops over broadcasting shapes",
-    "scalars": "Python numbers as operands (x * 2.5, 2 - x, x ** 3, where(c, 2.0, -1.0))",
+    "scalars": "Python numbers as operands (x * 2.5, 2 - x, x ** 3, where(c, x, 0.0))",
     "ties": "input values on a small grid: exact ties, zeros, kinks at bounds",
     "float32": "float32 inputs (default dtype) next to float64",
     "mixed_dtype": "binary ops and matmuls whose operands have different dtypes",
@@ -35,11 +35,11 @@ FEATURES = {
     "nn_functional": "F.relu, F.softmax, F.mse_loss, F.cross_entropy, F.nll_loss",
     "no_grad": "no_grad / set_grad_enabled(False) blocks inside the program",
     "enable_grad_inside": "enable_grad inside a program called under no_grad",
-    "detach": "detach(), detach().requires_grad_(), .data",
+    "detach": "detach(), .data, x.detach() * x",
     "nonleaf_inputs": "inputs that are non-leaf tensors (made by an op before the call)",
     "hooks": "register_hook / retain_grad on non-leaf inputs",
     "multi_output": "autograd.grad of several outputs with explicit grad_outputs",
-    "retain_graph": "backward twice with retain_graph=True, then once more (may raise)",
+    "retain_graph": "a backward with retain_graph=True, then another through the same graph",
     "second_order": "create_graph=True and a gradient of the gradients",
     "invalid": "injected invalid arguments (both libraries must raise the same type)",
     "alias_no_grad": "a view or alias (x.t(), x.flatten(), x[0], x.detach()) made under no_grad",
@@ -69,8 +69,7 @@ KNOWN_OPEN: dict[str, str] = {
     "inplace_view": "issue 9 item 1: an in-place op through a view is not seen by its base "
                     "(values, gradients, grad_fn: CopySlices)",
     "alias_no_grad": "issue 9 item 1: a view made under no_grad of a tensor that requires grad "
-                     "has requires_grad=False (PyTorch: True, a leaf); t()/T/flatten(d, d) of a "
-                     "tensor of <= 1 dims return the input itself",
+                     "has requires_grad=False (PyTorch: True, a leaf)",
     "trivial_views": "issue 9 item 1: t() of a tensor with < 2 dims returns the input itself "
                      "(PyTorch: a view, TBackward0); flatten() of a 1-D tensor is a reshape "
                      "(PyTorch: the input itself, so a leaf stays a leaf); so is flatten(d, d)",
