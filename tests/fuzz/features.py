@@ -34,6 +34,7 @@ FEATURES = {
     "matmul": "matmul/mm/bmm/mv/dot/outer/@ and F.linear",
     "nn_functional": "F.relu, F.softmax, F.mse_loss, F.cross_entropy, F.nll_loss",
     "no_grad": "no_grad / set_grad_enabled(False) blocks inside the program",
+    "call_no_grad": "the program called under no_grad",
     "enable_grad_inside": "enable_grad inside a program called under no_grad",
     "detach": "detach(), .data, x.detach() * x",
     "nonleaf_inputs": "inputs that are non-leaf tensors (made by an op before the call)",

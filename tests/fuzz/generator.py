@@ -217,7 +217,7 @@ class Gen:
         if self.on("no_grad") and not self.program.call_under_no_grad and self.coin(0.08):
             code = self.choice(["with T.no_grad():", "with T.set_grad_enabled(False):"]) \
                 + "\n    " + code.replace("\n", "\n    ")
-        elif self.program.call_under_no_grad and self.coin(0.6):
+        elif self.program.call_under_no_grad and self.on("enable_grad_inside") and self.coin(0.6):
             code = "with T.enable_grad():\n    " + code.replace("\n", "\n    ")
         try:
             with warnings.catch_warnings():
@@ -300,7 +300,7 @@ class Gen:
 
     # ------------------------------------------------------------------ the program
     def body(self):
-        if self.on("enable_grad_inside") and self.coin(0.12):
+        if (self.on("enable_grad_inside") or self.on("call_no_grad")) and self.coin(0.12):
             self.program.call_under_no_grad = True
         for _ in range(2):
             self.new_input()
