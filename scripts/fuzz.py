@@ -39,6 +39,20 @@ def _finding_json(f):
             "repro": f.minimal.render(compiled=any(m.mode != "eager" for m in f.mismatches))}
 
 
+def _markdown(report):
+    findings = sorted(report.findings.values(), key=lambda f: (-f.count, f.key))
+    lines = [f"{report.programs} programs ({'eager, compiled and cache hit' if report.compiled else 'eager'}), "
+             f"{report.disagreeing} disagree, {len(findings)} classes.", "",
+             "| programs | class (kind \\| ops) | where |", "|---:|---|---|"]
+    lines += [f"| {f.count} | `{f.key.replace('|', chr(92) + '|')}` | {', '.join(sorted(f.modes))} |"
+              for f in findings]
+    lines += ["", "One minimal repro per class (inputs, body, tail; `# --` between them):", ""]
+    for f in findings:
+        lines += [f"**`{f.key}`** ({f.count}): {f.mismatches[0]}", "", "```python",
+                  f.minimal.compact(), "```", ""]
+    return "\n".join(lines)
+
+
 def _shard(job, progress=None):
     args, feats, shard = job
     warnings.simplefilter("ignore")
@@ -75,6 +89,8 @@ def main(argv=None):
     ap.add_argument("--replay", nargs=2, type=int, metavar=("SEED", "K"),
                     help="print program K of SEED and its mismatches")
     ap.add_argument("--list-features", action="store_true")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print the report as a markdown section (for docs/fuzzing.md)")
     ap.add_argument("--merge", nargs="+", metavar="PART",
                     help="print (and --out) the report joined from the .partN files of a --jobs run")
     args = ap.parse_args(argv)
@@ -112,6 +128,9 @@ def main(argv=None):
             report = campaign.merge(pool.map(_shard, shards))
     else:
         report = _shard((args, feats, (0, 1)), progress)
+    if args.markdown:
+        print(_markdown(report))
+        return 0
     print(report.summary())
     for f in sorted(report.findings.values(), key=lambda f: -f.count):
         print(f"\n=== {f.key}  ({f.count} programs; first: program {f.seed[1]} of seed {f.seed[0]})")

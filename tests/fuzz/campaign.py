@@ -102,7 +102,7 @@ def _class_of(program, mismatches):
     """(kind, ops): the op of the step that made the first mismatching tensor, or (for a
     gradient or an input changed through a view) the ops of the minimal program's body."""
     first = mismatches[0]
-    if first.op not in ("input", "backward", "call"):
+    if first.op not in ("input", "backward"):
         return first.kind, (first.op,)
     return first.kind, tuple(dict.fromkeys(s.label for s in program.body))
 
@@ -145,7 +145,7 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
         mismatches = most_serious(mismatches)
         first = mismatches[0]
         raw = (first.mode, first.kind, first.op)
-        if first.op in ("input", "backward", "call"):  # the culprit is somewhere in the body
+        if first.op in ("input", "backward"):  # the culprit is somewhere in the body
             raw += tuple(program.labels())
         key = seen.get(raw)
         if key is None:

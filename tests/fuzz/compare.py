@@ -107,13 +107,16 @@ def _place(error, mode):
 
 
 def _error_op(program, e, other):
+    """The label of the body step that raised; for an error raised by the call as a whole
+    (while tracing or running a compiled body) or by the tail, the error's type and the start
+    of its message, which says more about the cause than the step does."""
     for err in (e, other):
         if err is not None and err.where[0] == "body" and err.where[1] is not None:
             if err.where[1] < len(program.body):
                 return program.body[err.where[1]].label
-        if err is not None and err.where[0] == "tail":
-            return "backward"
-    return "call"
+    err = other if other is not None else e
+    first = err.message.strip().split("\n")[0]
+    return f"{err.where[0]}: {err.type}: {' '.join(first.split()[:8])}"
 
 
 def _compare_tensor(program, mode, name, r, g, checks):

@@ -238,5 +238,14 @@ class Program:
         parts += [s.code for s in self.tail_steps()]
         return "\n".join(parts) + "\n"
 
+    def compact(self):
+        """Inputs, body and tail as three blocks (no prelude, no ``def``): how repros are
+        written in docs and in test_known.py."""
+        parts = ["\n".join(i.source() for i in self.inputs),
+                 ("# called under no_grad\n" if self.call_under_no_grad else "")
+                 + "\n".join(s.code for s in self.body),
+                 "\n".join(s.code for s in self.tail_steps())]
+        return "\n# --\n".join(p for p in parts)
+
     def __str__(self):
         return self.render()
