@@ -12,8 +12,6 @@ import dataclasses
 
 import numpy as np
 
-from .program import Step
-
 __all__ = ["shrink"]
 
 
@@ -125,5 +123,3 @@ def _smaller_inputs(inp):
         if inp.dtype == "float32":
             yield dataclasses.replace(inp, dtype="float64")
 
-
-Step  # (re-exported for type readers)

@@ -12,17 +12,17 @@ torch = pytest.importorskip("torch")
 import tracegrad  # noqa: E402
 from tracegrad.ops import REG  # noqa: E402
 
-from . import generator  # noqa: E402
+from . import entries, generator  # noqa: E402
 from .campaign import check  # noqa: E402
 from .compare import compare  # noqa: E402
 from .features import CHECKS, FEATURES, KNOWN_OPEN, select  # noqa: E402
-from .program import PRELUDE, Program  # noqa: E402
+from .program import PRELUDE, Program, Step  # noqa: E402
 from .runner import run  # noqa: E402
 from .shrink import shrink  # noqa: E402
 
 
 def test_every_registered_op_is_reached_by_an_entry():
-    covered = {op for ops in generator.COVERS.values() for op in ops}
+    covered = {op for ops in entries.COVERS.values() for op in ops}
     assert covered >= set(REG), f"ops no fuzzer entry reaches: {sorted(set(REG) - covered)}"
     assert covered <= set(REG), f"entries name unregistered ops: {sorted(covered - set(REG))}"
 
@@ -126,7 +126,7 @@ def test_the_shrinker_finds_the_one_step_that_matters():
     while len(p.body) < 4 or "exp" in p.labels():
         p = generator.generate((5, len(p.body) * 7 + 1 + hash(p.render()) % 97), select(), torch)
     x = p.inputs[0].name
-    p.body.insert(2, generator.Step("exp", f"vexp = {x}.exp()", (x,), ("vexp",)))
+    p.body.insert(2, Step("exp", f"vexp = {x}.exp()", (x,), ("vexp",)))
     small = shrink(p, lambda c: "exp" in c.labels(), budget=400)
     assert small.labels() == ["exp"] and small.tail is None
     assert len(small.inputs) == 1 and small.inputs[0].data.size == 1
