@@ -59,6 +59,8 @@ def _shard(job, progress=None):
     import torch
     import tracegrad
     max_shrinks = None if args.max_shrinks is None else -(-args.max_shrinks // shard[1])
+    if args.shrink_after is not None:
+        max_shrinks = 0
     part = f"{args.out}.part{shard[0]}" if args.out else None
 
     def checkpoint(report):   # what a run cut short leaves: --merge joins these
@@ -84,6 +86,9 @@ def main(argv=None):
                     help="switch off the features in features.KNOWN_OPEN (as the CI slice does)")
     ap.add_argument("--shrink-budget", type=int, default=150, help="candidate runs per shrink")
     ap.add_argument("--max-shrinks", type=int, default=None, help="stop shrinking after this many")
+    ap.add_argument("--shrink-after", type=int, default=None, metavar="N",
+                    help="shrink no class while running (much faster on a busy machine), then "
+                         "the first program of the N most frequent classes")
     ap.add_argument("--jobs", type=int, default=1, help="processes (programs are split among them)")
     ap.add_argument("--out", help="write the report as JSON here")
     ap.add_argument("--replay", nargs=2, type=int, metavar=("SEED", "K"),
@@ -128,6 +133,8 @@ def main(argv=None):
             report = campaign.merge(pool.map(_shard, shards))
     else:
         report = _shard((args, feats, (0, 1)), progress)
+    if args.shrink_after is not None:
+        report = campaign.shrink_findings(report, torch, tracegrad, args.shrink_budget, args.shrink_after)
     if args.markdown:
         print(_markdown(report))
         return 0

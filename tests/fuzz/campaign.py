@@ -15,7 +15,7 @@ from .generator import generate
 from .runner import run
 from .shrink import shrink
 
-__all__ = ["check", "fuzz", "merge", "Finding", "Report", "program_seed"]
+__all__ = ["check", "fuzz", "merge", "shrink_findings", "Finding", "Report", "program_seed"]
 
 
 def program_seed(seed, k):
@@ -172,6 +172,36 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
         findings[key].modes |= {m.mode for m in mismatches}
     return Report(len(range(shard[0], programs, shard[1])), disagreeing, findings,
                   time.time() - start, feats, compiled, generator_errors)
+
+
+def shrink_findings(report, torch, tg, budget=40, limit=None):
+    """Shrink each class's first program (the run kept it unshrunk, e.g. with max_shrinks=0)
+    and class it again by its minimal program; classes that meet are joined."""
+    out = {}
+    for n, f in enumerate(sorted(report.findings.values(), key=lambda f: -f.count)):
+        if limit is None or n < limit:
+            program = generate(f.seed, report.features, torch)
+            first = f.mismatches[0]
+            want = _signature(first)
+            run_compiled = report.compiled and first.mode != "eager"
+
+            def still(c, want=want, run_compiled=run_compiled):
+                return any(_signature(m) == want
+                           for m in check(c, torch, tg, run_compiled, report.features))
+            minimal = shrink(program, still, budget)
+            ms = most_serious([m for m in check(minimal, torch, tg, run_compiled, report.features)
+                               if _signature(m) == want]) or f.mismatches
+            kind, ops = _class_of(minimal, ms)
+            f = dataclasses.replace(f, kind=kind, ops=ops, minimal=minimal, mismatches=ms,
+                                    modes=set(f.modes))
+        have = out.get(f.key)
+        if have is None:
+            out[f.key] = f
+        else:
+            have.count += f.count
+            have.modes |= f.modes
+            have.seed = min(have.seed, f.seed)
+    return dataclasses.replace(report, findings=out)
 
 
 def merge(reports):
