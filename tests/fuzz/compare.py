@@ -29,6 +29,35 @@ class Mismatch:
         return f"[{self.mode}] {self.kind} of {self.name} ({self.op}): {self.detail}"
 
 
+_PRECISION = {"float16": 0, "bfloat16": 0, "float32": 1, "float64": 2}
+_BY_PRECISION = {0: "bfloat16", 1: "float32", 2: "float64"}
+
+
+def _tolerance_dtypes(program, ref):
+    """name -> the float dtype whose tolerance its value is compared with: the least precise
+    float dtype among the values it was computed from (a float64 result of a float32
+    computation carries float32 rounding). Gradients (and every input's .grad) are compared
+    with the least precise dtype in the whole program."""
+    def prec(name):
+        t = ref.tensors.get(name)
+        return _PRECISION.get(t["dtype"], 2) if t is not None else 2
+    low = {}
+    for inp in program.inputs:
+        for n in inp.names():
+            low[n] = prec(n)
+    for s in program.body:
+        source = min([low.get(r, 2) for r in s.reads], default=2)
+        for d in s.defines:
+            low[d] = min(prec(d), source)
+        for m in s.mutates:
+            low[m] = min(low.get(m, 2), source)
+    overall = min(low.values(), default=2)
+    for s in program.tail_steps():
+        for d in s.defines:
+            low[d] = overall
+    return {n: _BY_PRECISION[p] for n, p in low.items()}, _BY_PRECISION[overall]
+
+
 def _close(a, b, dtype):
     if a.shape != b.shape:
         return False
@@ -39,6 +68,10 @@ def _close(a, b, dtype):
     return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
                 and np.array_equal(np.isnan(a), np.isnan(b))
                 and np.array_equal(np.isposinf(a), np.isposinf(b)))
+
+
+def _least_precise(a, b):
+    return a if _PRECISION.get(a, 2) <= _PRECISION.get(b, 2) else b
 
 
 def _show(a):
@@ -88,12 +121,13 @@ def compare(program, ref, got, checks):
             add("error:where", "-", f"torch: {e_ref}; tracegrad: {e_got}",
                 op=_error_op(program, e_ref, e_got))
             return out  # the runs stopped at different points
+    tol, tol_grad = _tolerance_dtypes(program, ref)
     for name, r in ref.tensors.items():
         g = got.tensors.get(name)
         if g is None:
             add("missing", name, "torch has this tensor; tracegrad's run does not")
             continue
-        out += _compare_tensor(program, mode, name, r, g, checks)
+        out += _compare_tensor(program, mode, name, r, g, checks, tol.get(name, r["dtype"]), tol_grad)
     return out
 
 
@@ -119,7 +153,7 @@ def _error_op(program, e, other):
     return f"{err.where[0]}: {err.type}: {' '.join(first.split()[:8])}"
 
 
-def _compare_tensor(program, mode, name, r, g, checks):
+def _compare_tensor(program, mode, name, r, g, checks, tol_dtype, tol_grad):
     out = []
     op = _op_of(program, name)
     prefix = "backward:" if op == "backward" else ""  # a tensor made by the tail (a gradient)
@@ -131,7 +165,7 @@ def _compare_tensor(program, mode, name, r, g, checks):
         add("shape", f"torch {r['shape']}, tracegrad {g['shape']}")
     elif r["dtype"] != g["dtype"]:
         add("dtype", f"torch {r['dtype']}, tracegrad {g['dtype']}")
-    elif not _close(r["value"], g["value"], r["dtype"]):
+    elif not _close(r["value"], g["value"], _least_precise(r["dtype"], tol_dtype)):
         add("value", f"torch {_show(r['value'])}, tracegrad {_show(g['value'])}")
     for flag in ("requires_grad", "is_leaf"):
         if r[flag] != g[flag]:
@@ -150,6 +184,6 @@ def _compare_tensor(program, mode, name, r, g, checks):
     elif r["grad"] is not None:
         if r["grad_dtype"] != g["grad_dtype"]:
             add("grad:dtype", f"torch {r['grad_dtype']}, tracegrad {g['grad_dtype']}")
-        elif not _close(r["grad"], g["grad"], r["grad_dtype"]):
+        elif not _close(r["grad"], g["grad"], _least_precise(r["grad_dtype"], tol_grad)):
             add("grad", f"torch {_show(r['grad'])}, tracegrad {_show(g['grad'])}")
     return out
