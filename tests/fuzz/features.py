@@ -108,8 +108,9 @@ KNOWN_OPEN: dict[str, str] = {
                            "tensor is used), and the reverse",
     "inplace_saved": "compiled: an in-place change of a saved tensor raises at the call "
                      "(PyTorch: at backward, and only if backward runs)",
-    "inplace_input": "compiled: an in-place op on an input that requires grad raises "
-                     "NotImplementedError (eager: works)",
+    "inplace_input": "compiled: an in-place op on an input that requires grad (or is given "
+                     "a value that does) raises NotImplementedError (eager: works); an in-place "
+                     "change of an input before an exception in the body is lost (eager: kept)",
     # issue 9 item 7
     "grad_fn_name": "issue 9 item 7: grad_fn names (MseLossBackward0, TBackward0, ...) and "
                     "classes (OpBackward for ops named by a function)",

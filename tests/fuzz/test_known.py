@@ -223,6 +223,13 @@ def test_compiled_in_place_op_on_a_non_leaf_input():
                   "x0 = x0_leaf * 1.5", "x0.mul_(2)", "x0.backward(W(x0))", compiled=True)
 
 
+@known("inplace_input")
+def test_compiled_in_place_change_of_an_input_before_an_exception_is_kept():
+    # eager: x0 is [2, 3] when reshape raises; compiled: the trace raised before write-back
+    assert_agrees("x0 = T.tensor([1.0, 2.0], dtype=T.float64)", "x0.add_(1)\nv0 = x0.reshape(3)",
+                  compiled=True)
+
+
 @known("requires_grad_inside")
 def test_compiled_requires_grad_on_a_detached_tensor():
     assert_agrees("x0 = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)",
