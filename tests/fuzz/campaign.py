@@ -136,7 +136,11 @@ def fuzz(programs, seed=0, features=None, compiled=True, shrink_budget=150, torc
             generator_errors.append((program_seed(seed, k), f"{type(e).__name__}: {e}"))
             continue
         run_compiled = compiled and k % compiled_every == 0
-        mismatches = check(program, torch, tg, run_compiled, feats)
+        try:
+            mismatches = check(program, torch, tg, run_compiled, feats)
+        except Exception as e:  # noqa: BLE001 - a harness bug: reported, never hidden
+            generator_errors.append((program_seed(seed, k), f"harness: {type(e).__name__}: {e}"))
+            continue
         if progress is not None:
             progress(k, program, mismatches)
         if not mismatches:

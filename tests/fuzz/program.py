@@ -138,7 +138,8 @@ class Tail:
         if self.kind == "backward":
             o = self.outs[-1]
             arg = "" if self.implicit else f"W({o})"
-            first = Step("backward", f"{o}.backward({arg}{flags})", (o,))
+            args = ", ".join(a for a in (arg, flags.removeprefix(", ")) if a)
+            first = Step("backward", f"{o}.backward({args})", (o,))
             return [first] + [Step("backward", f"{o}.backward({arg})", (o,))] * self.repeat
         gs = tuple(f"g{k}" for k in range(len(self.xs)))
         call = (f"{', '.join(gs)}, = T.autograd.grad([{', '.join(self.outs)}], [{', '.join(self.xs)}], "

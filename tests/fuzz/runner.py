@@ -128,8 +128,9 @@ class _Run:
     def exec(self, src, ns, section, index):
         name = f"<fuzz-{section}-{index}>"
         self.files[name] = lambda lineno, s=section, i=index: (s, i)
+        code = _compile(src, name)  # a SyntaxError is the harness's bug: never a result
         try:
-            exec(_compile(src, name), ns)
+            exec(code, ns)
         except Exception as e:  # noqa: BLE001 - what a user's code would see is the result
             raise _Raised(Error(type(e).__name__, str(e), _where(e, section, index, self.files),
                                 type(e).__module__)) from None

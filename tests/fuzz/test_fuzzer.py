@@ -140,3 +140,14 @@ def test_the_prelude_weight_is_the_same_in_both_libraries():
     b = ns_g["W"](tracegrad.zeros(2, 3), 1).numpy()
     np.testing.assert_array_equal(a, b)
     assert len(set(a.ravel())) > 1
+
+
+def test_every_tail_shape_is_valid_python():
+    import itertools
+    from .program import Tail
+    for kind, outs, retain, create, second, repeat, implicit in itertools.product(
+            ["grad", "backward"], [["v0"], ["v0", "v1"]], [False, True], [False, True],
+            [False, True], [0, 2], [False, True]):
+        tail = Tail(kind, outs, ["x0", "x1"], retain, create, second, repeat, implicit)
+        for step in tail.steps():
+            compile(step.code, "<tail>", "exec")
