@@ -8,7 +8,7 @@ speed hits all variants alike):
 
   no-check   ``apply`` rebuilt without the profiler check: ``_apply(op, args, params)``
              behind the same call layers (what the op path would cost with no profiler)
-  off        the real ``ops._registry.apply``: one ``HOOKS.profiler`` load + ``is not None``
+  off        the real ``ops._registry.apply``: one ``STATE.profiler`` load + ``is not None``
   on         the real ``apply`` inside ``profiler.profile()``: one event per op
   on+shapes  the same with ``record_shapes=True``
 
@@ -34,7 +34,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tracegrad as tg  # noqa: E402
 from tracegrad.autograd import profiler  # noqa: E402
 from tracegrad.ops import _registry  # noqa: E402
-from tracegrad.ops._registry import HOOKS, REGISTRY, _apply, apply  # noqa: E402
+from tracegrad._state import STATE  # noqa: E402
+from tracegrad.ops._registry import REGISTRY, _apply, apply  # noqa: E402
 
 
 def apply_nocheck(op, *args, **params):
@@ -55,8 +56,8 @@ def quartiles(xs):
 
 
 def bare_check(n):
-    """ns per ``HOOKS.profiler is not None`` (loop overhead subtracted)."""
-    h = HOOKS
+    """ns per ``STATE.profiler is not None`` (loop overhead subtracted)."""
+    h = STATE
     t = time.perf_counter_ns()
     for _ in range(n):
         pass
@@ -90,7 +91,7 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
-    assert _registry.apply is apply and HOOKS.profiler is None
+    assert _registry.apply is apply and STATE.profiler is None
 
     op = REGISTRY["mul"]
     a = tg.ones(args.size, device=args.device).requires_grad_()
@@ -142,7 +143,7 @@ def main():
           f"{q['on+shapes'][1] - q['off'][1]:+.0f} ns/op")
     chk = statistics.median(bare_check(200_000) for _ in range(7))
     reg = statistics.median(region_off(200_000) for _ in range(7))
-    print(f"the check alone (HOOKS.profiler is not None): {chk:.1f} ns")
+    print(f"the check alone (STATE.profiler is not None): {chk:.1f} ns")
     print(f"profiler.region(...) entered and left with no profile: {reg:.0f} ns")
 
 

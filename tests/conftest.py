@@ -12,17 +12,17 @@ if ROOT not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, ROOT)
 
 import tracegrad  # noqa: E402
-from tracegrad.autograd import grad_mode as _gm  # noqa: E402
+from tracegrad._state import STATE  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _fresh_grad_mode():
     """A test that calls ``set_grad_enabled(False)`` as a plain call (the spec does) must not
     leak the mode into the next test."""
-    _gm._state.enabled, _gm._state.inference = True, False
+    STATE.grad_enabled, STATE.inference = True, False
     tracegrad.manual_seed(0)
     yield
-    _gm._state.enabled, _gm._state.inference = True, False
+    STATE.grad_enabled, STATE.inference = True, False
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ def test_value_and_grad_runs_one_joint_program_from_the_first_call():
         _close(gy, jgy)
     entry = vg.compiled._last
     assert vg.compiled.stats["joint_calls"] == 2
-    assert not entry.compiled and entry._joint is not None  # the forward alone never compiled
+    assert not entry.compiled and entry.joint is not None  # the forward alone never compiled
 
 
 def test_vjp_matches_jax():

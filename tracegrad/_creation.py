@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._device import CPU, as_device, device as _device_cls
+from ._errors import C_TYPE_NAME as _C_TYPE, SCALAR_TYPE_NAME as _CPP_NAME
 from ._tensor import Tensor
 
 __all__ = ["tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "empty", "full",
@@ -39,14 +40,6 @@ _COPY_WARNING = (
     "sourceTensor.clone().detach().requires_grad_(True), rather than torch.tensor(sourceTensor).")
 
 _REQUIRES_GRAD_ERROR = "Only Tensors of floating point and complex dtype can require gradients"
-
-# PyTorch's C++ names of the scalar types, used in its "not implemented for 'Long'" errors
-_CPP_NAME = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
-             "int64": "Long", "float16": "Half", "bfloat16": "BFloat16", "float32": "Float",
-             "float64": "Double"}
-_C_TYPE = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int",
-           "int64": "int64_t", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
-           "float32": "float", "float64": "double"}
 
 
 # ---------------------------------------------------------------------------------- checks

@@ -15,10 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _dtype as D
-from ._device import CPU, as_device, device as _device_cls
-from .autograd import engine as _engine_mod
-from .autograd import grad_mode as _gm
-from .autograd.graph import AccumulateGrad, _HookDict, add_hook
+from ._device import CPU, device as _device_cls
+from ._errors import data_dependent
+from ._graph import AccumulateGrad, _HookDict, add_hook, set_tensor_constructor
+from ._state import STATE
+from ._tensor_str import tensor_repr
 
 __all__ = ["Tensor", "Size"]
 
@@ -168,6 +169,8 @@ class Tensor:
 
     @grad.setter
     def grad(self, value):
+        if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
+            STATE.tracer.not_compiled("assigning .grad", "the assignment would happen once, at trace time")
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
@@ -195,15 +198,9 @@ class Tensor:
             self._acc_ref = weakref.ref(acc)
         return acc
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Compute the gradient of this tensor w.r.t. graph leaves (see autograd.backward)."""
-        _engine_mod.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
-
     def register_hook(self, hook):
         """Register ``hook(grad) -> Tensor or None`` to run when this tensor's gradient is
         computed; a returned tensor replaces the gradient. Returns a handle with ``.remove()``."""
-        if "_input_of" in self.__dict__:  # an input proxy while tracing: replayed per call
-            return self._input_of("hook", self, hook)
         if not self._rg:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if not callable(hook):
@@ -216,8 +213,6 @@ class Tensor:
 
     def retain_grad(self):
         """Keep ``.grad`` for this non-leaf tensor after backward (no-op on leaves)."""
-        if "_input_of" in self.__dict__:
-            return self._input_of("retain", self, None)
         if not self._rg:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is None or self._retains:
@@ -252,6 +247,8 @@ class Tensor:
     def data(self, other):
         if not isinstance(other, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(other).__name__}")
+        if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
+            STATE.tracer.not_compiled("assigning .data", "the assignment would happen once, at trace time")
         self._data = _Storage(other._data.value)
         self._device = other._device
 
@@ -259,8 +256,7 @@ class Tensor:
     def _concrete(self, what):
         v = self._data.value
         if not isinstance(v, jax.Array) or isinstance(v, jax.core.Tracer):
-            from .compiler import tracer
-            tracer.data_dependent(what)
+            data_dependent(what)
         return v
 
     def item(self):
@@ -311,7 +307,6 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __repr__(self, *, tensor_contents=None):
-        from ._tensor_str import tensor_repr
         return tensor_repr(self)
 
     __str__ = __repr__
@@ -320,36 +315,6 @@ class Tensor:
         if self.ndim == 0 and spec:
             return self.item().__format__(spec)
         return object.__format__(self, spec) if spec else repr(self)
-
-    def to(self, *args, **kwargs) -> "Tensor":
-        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``."""
-        dtype = kwargs.pop("dtype", None)
-        dev = kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        copy = kwargs.pop("copy", False)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype, dev = a.dtype, a.device
-            elif isinstance(a, D.dtype):
-                dtype = a
-            elif isinstance(a, (str, _device_cls, int)):
-                dev = a
-            else:
-                raise TypeError(f"to() received an invalid combination of arguments: {a!r}")
-        t = self
-        if dev is not None:
-            dev = as_device(dev)
-            if dev != t._device:
-                t = _ops().to_device(t, dev)
-        if dtype is not None:
-            dtype = D.as_dtype(dtype)
-            if dtype is not t.dtype:
-                t = _ops().convert(t, dtype)
-        if copy and t is self:
-            t = _ops().clone(t)
-        return t
 
     def cpu(self):
         return self.to("cpu")
@@ -394,24 +359,9 @@ class Tensor:
         return True
 
     # ------------------------------------------------------------------ in-place ops
+    # (fill_, copy_, __setitem__, to() and every op method are installed by ops/__init__.py)
     def zero_(self):
         return self.fill_(0)
-
-    def fill_(self, value):
-        return _inplace(_ops().REG["fill"], self, value)
-
-    def copy_(self, src, non_blocking=False):
-        if not isinstance(src, Tensor):
-            src = _ops().tensor(src)
-        return _inplace(_ops().REG["copy"], self, src)
-
-    def __setitem__(self, index, value):
-        _ops().setitem(self, index, value)
-
-
-def _inplace(op, self, *args, **params):
-    from .ops._registry import apply_inplace
-    return apply_inplace(op, self, *args, **params)
 
 
 def _wrap_dim(dim, ndim):
@@ -431,27 +381,4 @@ def _tensor_type_name(t):
     return prefix + names[t.dtype.name]
 
 
-_OPS = None
-
-
-def _ops():
-    global _OPS
-    if _OPS is None:
-        from . import ops as _o
-        _OPS = _o
-    return _OPS
-
-
-def accumulate_grad(var: Tensor, g: Tensor):
-    """AccumulateGrad: ``var.grad = g`` the first time, ``var.grad + g`` after (a new tensor
-    object each time, so a gradient handed to a hook is never aliased by ``.grad``)."""
-    if g is None:
-        return
-    if not _gm._state.enabled:  # create_graph=False: the stored gradient has no history
-        if var._grad is None:
-            var._grad = Tensor._make(g._data.value, g._device)
-        else:
-            var._grad._data.value = var._grad._data.value + g._data.value
-            var._grad._data.version += 1
-    else:
-        var._grad = g if var._grad is None else var._grad + g
+set_tensor_constructor(Tensor._make)

@@ -11,6 +11,8 @@ import math
 import jax
 import numpy as np
 
+from ._dtype import get_default_dtype
+
 __all__ = ["tensor_repr", "type_desc", "SHORT"]
 
 # PyTorch's default print options (torch.set_printoptions(profile="default")).
@@ -186,8 +188,6 @@ def _add_suffixes(tensor_str, suffixes, indent, force_newline):
 
 
 def _default_float_name():
-    from ._dtype import get_default_dtype  # lazy: _dtype may import modules that import this one
-
     return get_default_dtype().name
 
 

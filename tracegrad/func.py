@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import functools
 
+import jax
+
 from ._creation import zeros_like as _zeros_like
 from ._tensor import Tensor
+from ._state import STATE
 from .autograd import grad_mode as _gm
 from .autograd.engine import grad as _autograd_grad
-from .compiler.runtime import compiled_function
+from .compiler.call import compiled_function
 
 __all__ = ["grad", "value_and_grad", "vjp"]
 
@@ -34,7 +37,6 @@ def _argnums(argnums, nargs, name):
 
 def _detach_tree(tree):
     """aux outputs are returned, not differentiated (as in torch.func / jax): no graph."""
-    import jax
     return jax.tree_util.tree_map(lambda t: t.detach() if isinstance(t, Tensor) else t, tree,
                                   is_leaf=lambda t: isinstance(t, Tensor))
 
@@ -62,7 +64,7 @@ def value_and_grad(func, argnums=0, has_aux=False):
                                    "floating point tensors can be differentiated")
             # under an outer transform (x already requires grad, grad mode on) keep x itself
             # and record the gradient's graph, so grad(grad(f)) composes as in jax/torch.func
-            nested = x.requires_grad and _gm._state.enabled
+            nested = x.requires_grad and STATE.grad_enabled
             outer = outer or nested
             leaf = x if nested else x.detach().requires_grad_(True)
             args[n] = leaf

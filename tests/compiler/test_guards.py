@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tracegrad as tg
-from tracegrad.compiler import runtime
+from tracegrad.compiler import guards
 
 
 def _stats(f):
@@ -185,10 +185,10 @@ def test_recompile_limit_warns_once_naming_the_failing_guard():
     f = tg.compile(lambda x: x * 2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning before the limit
-        for n in range(1, runtime.RECOMPILE_LIMIT + 1):
+        for n in range(1, guards.RECOMPILE_LIMIT + 1):
             f(tg.ones(n))
-    assert f.stats["traces"] == runtime.RECOMPILE_LIMIT
-    n = runtime.RECOMPILE_LIMIT + 1
+    assert f.stats["traces"] == guards.RECOMPILE_LIMIT
+    n = guards.RECOMPILE_LIMIT + 1
     want = (r"recompiled 8 times; the guard that keeps failing: "
             r"argument 0: tensor float32\[8\].* -> tensor float32\[9\]")
     with pytest.warns(UserWarning, match=want) as rec:

@@ -184,6 +184,6 @@ def test_joint_source_reads_as_forward_then_backward():
     src = f.source("joint")
     compile(src, "<joint>", "exec")
     body = [ln.strip() for ln in src.splitlines() if not ln.startswith("#")]
-    assert body[0] == "def joint(a0):"
-    assert body[1].startswith("f = forward(a0)")
+    assert body[0] == "def joint(x):"
+    assert body[1].startswith("f = forward(x)")
     assert body[2].startswith("return f[:1], backward(") and "ones((), 'float32')" in body[2]

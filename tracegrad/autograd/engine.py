@@ -13,24 +13,12 @@ from __future__ import annotations
 import heapq
 import itertools
 
-from . import grad_mode as _gm
-from .graph import AccumulateGrad, Node
+from .. import _creation as C
+from .._graph import AccumulateGrad, Node, accumulate_grad
+from .._state import STATE
+from .._tensor import Tensor
 
-__all__ = ["backward", "grad"]
-
-
-class _Lazy:
-    """Modules that import this one, bound on first use: an import statement inside a
-    function costs about a microsecond on every call, and backward() runs a dozen."""
-
-    def __getattr__(self, name):
-        from .. import _creation, _tensor
-        from ..ops import _registry
-        self.Tensor, self.C, self.HOOKS = _tensor.Tensor, _creation, _registry.HOOKS
-        return getattr(self, name)
-
-
-_L = _Lazy()
+__all__ = ["backward", "grad", "run_backward", "GraphRoot", "is_implicit_ones"]
 
 
 class GraphRoot(Node):
@@ -50,7 +38,7 @@ class GraphRoot(Node):
 def _as_tuple(x):
     if x is None:
         return None
-    if isinstance(x, _L.Tensor):
+    if isinstance(x, Tensor):
         return (x,)
     return tuple(x)
 
@@ -74,11 +62,11 @@ def _implicit_ones(t):
     key = (v.shape, v.dtype, t._device)
     a = _ONES.get(key)
     if a is None:
-        ones = _L.C.ones_like(t)
-        if _L.HOOKS.tracer is not None:  # keep the cache to concrete arrays
+        ones = C.ones_like(t)
+        if STATE.tracer is not None:  # keep the cache to concrete arrays
             return ones
         a = _ONES[key] = ones._data.value
-    return _L.Tensor._make(a, t._device)
+    return Tensor._make(a, t._device)
 
 
 def is_implicit_ones(g) -> bool:
@@ -89,7 +77,6 @@ def is_implicit_ones(g) -> bool:
 
 
 def _make_grads(outputs, grads, is_grads_batched=False):
-    Tensor, C = _L.Tensor, _L.C
     if grads is None and len(outputs) == 1:  # loss.backward(): the loop below, for one output
         t = outputs[0]
         if not t.requires_grad:
@@ -131,6 +118,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     The graph is freed afterwards unless ``retain_graph`` (default: ``create_graph``); with
     ``create_graph=True`` the gradients themselves are recorded, for higher derivatives.
     """
+    if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
+        STATE.tracer.not_compiled("Tensor.backward()")
     if grad_variables is not None:
         grad_tensors = grad_variables
     tensors = _as_tuple(tensors)
@@ -163,9 +152,8 @@ def _run_one_node(t, g, retain_graph, create_graph):
     general walk. Runs only where the general engine would do exactly this (no hooks,
     retain_grad, profiler or tracer, each leaf reached once); returns False otherwise."""
     node = t.grad_fn
-    HOOKS = _L.HOOKS
-    if node is None or g is None or not _plain(node) or HOOKS.tracer is not None \
-            or HOOKS.profiler is not None:
+    if node is None or g is None or not _plain(node) or STATE.tracer is not None \
+            or STATE.profiler is not None:
         return False
     seen = set()
     for nxt, _ in node.next_functions:
@@ -174,8 +162,8 @@ def _run_one_node(t, g, retain_graph, create_graph):
         if type(nxt) is not AccumulateGrad or nxt in seen or not _plain(nxt) or nxt.variable._hooks:
             return False
         seen.add(nxt)
-    prev_mode = _gm._state.enabled
-    _gm._state.enabled = create_graph
+    prev_mode = STATE.grad_enabled
+    STATE.grad_enabled = create_graph
     try:
         gs = [None] * node.num_outputs
         gs[t._output_nr] = g
@@ -186,7 +174,7 @@ def _run_one_node(t, g, retain_graph, create_graph):
             if nxt is not None and go is not None:
                 nxt.apply([go])
     finally:
-        _gm._state.enabled = prev_mode
+        STATE.grad_enabled = prev_mode
     return True
 
 
@@ -194,7 +182,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
          only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """Gradients of ``outputs`` w.r.t. ``inputs`` (leaves or not), returned as a tuple;
     ``.grad`` attributes are left untouched."""
-    from .. import _creation as C
     if is_grads_batched:
         raise NotImplementedError("autograd.grad(is_grads_batched=True) needs vmap, which tracegrad "
                                   "does not have: loop over the batch of grad_outputs instead")
@@ -235,7 +222,7 @@ def _add(a, b):
 
 
 def _run_tensor_hooks(hooks, g):
-    tracer = _L.HOOKS.tracer
+    tracer = STATE.tracer
     for h in list(hooks.values()):
         r = h(g) if tracer is None else tracer.hook(h, g)
         if r is not None:
@@ -248,7 +235,6 @@ def _run_tensor_hooks(hooks, g):
 
 def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumulate=True):
     """Core loop. Returns the captured gradient for each of ``inputs`` when not accumulating."""
-    HOOKS = _L.HOOKS
     root = GraphRoot([_root_edge(t, i) for i, t in enumerate(tensors)], grads)
 
     # where to capture / which nodes must run
@@ -298,16 +284,16 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
     buffers = {}
     tie = itertools.count()
     heap = [(-root._seq, next(tie), root)]
-    prev_mode = _gm._state.enabled
-    _gm._state.enabled = create_graph
-    prof = HOOKS.profiler
+    prev_mode = STATE.grad_enabled
+    STATE.grad_enabled = create_graph
+    prof = STATE.profiler
     try:
         while heap:
             _, _, node = heapq.heappop(heap)
             n_out = node.num_outputs
             gs = buffers.pop(node, None) or [None] * n_out
-            if HOOKS.tracer is not None:  # deriving a compiled backward: cite the forward line
-                HOOKS.tracer.loc = node._metadata.get("loc") if node._metadata else None
+            if STATE.tracer is not None:  # deriving a compiled backward: cite the forward line
+                STATE.tracer.loc = node._metadata.get("loc") if node._metadata else None
             if node._tensor_pre_hooks:
                 for nr, hooks in node._tensor_pre_hooks.items():
                     if gs[nr] is not None and hooks:
@@ -327,7 +313,7 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
                         _retain(inputs[k], gs[nr], create_graph)
             if execute is not None and node not in execute:
                 continue
-            if (node._pre_hooks or node._post_hooks) and HOOKS.tracer is not None:
+            if (node._pre_hooks or node._post_hooks) and STATE.tracer is not None:
                 raise RuntimeError(
                     f"{node.name()}.register_hook/register_prehook inside a compiled function is "
                     "not supported: use Tensor.register_hook, which tracegrad.compile runs as a "
@@ -361,15 +347,21 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
                 if deps[nxt] == 0:
                     heapq.heappush(heap, (-nxt._seq, next(tie), nxt))
     finally:
-        _gm._state.enabled = prev_mode
+        STATE.grad_enabled = prev_mode
     return results
 
 
 def _retain(t, g, create_graph):
-    HOOKS = _L.HOOKS
-    if HOOKS.tracer is not None:  # deriving a compiled backward: retain at run time
-        HOOKS.tracer.retain(t, g)
+    if STATE.tracer is not None:  # deriving a compiled backward: retain at run time
+        STATE.tracer.retain(t, g)
         return
-    if not create_graph:
-        g = _L.Tensor._make(g._data.value, g._device)
-    t._grad = g if t._grad is None else t._grad + g
+    accumulate_grad(t, g, create_graph=create_graph, in_place=False)
+
+
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """Compute the gradient of this tensor w.r.t. graph leaves (see autograd.backward)."""
+    backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+_tensor_backward.__name__ = _tensor_backward.__qualname__ = "backward"
+Tensor.backward = _tensor_backward  # registered from above, as ops install Tensor's op methods

@@ -26,21 +26,21 @@ compiler traces through ``Function.apply`` by running it on tensors that hold IR
 """
 from __future__ import annotations
 
-import functools
 import contextlib
+import functools
 import inspect
 import warnings
 
-from . import grad_mode as _gm
-from .graph import _FREED_MSG, Node, SavedTensor
+from .. import _creation as C
+from .. import _grad_mode as _gm
+from .._errors import FREED_GRAPH_MSG
+from .._graph import Node, SavedTensor, gradient_edge
+from .._state import STATE
+from .._tensor import Tensor
+from ..ops._registry import unbroadcast
 
 __all__ = ["Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
            "InplaceFunction", "NestedIOFunction"]
-
-
-def _tensor_cls():
-    from .._tensor import Tensor
-    return Tensor
 
 
 class FunctionCtx:
@@ -52,7 +52,6 @@ class FunctionCtx:
         Only inputs, outputs and intermediate tensors of ``forward`` may be saved this way
         (other values go on ``ctx`` as plain attributes). A saved tensor that is changed in
         place before ``backward`` makes ``saved_tensors`` raise, as in PyTorch."""
-        Tensor = _tensor_cls()
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError(f"save_for_backward can only save variables, but argument {i} "
@@ -106,10 +105,10 @@ class BackwardCFunction(Node, FunctionCtx):
         ``create_graph`` backward they carry their history, so ``backward`` is differentiable
         with respect to saved inputs and outputs."""
         if self._freed:
-            raise RuntimeError(_FREED_MSG)
+            raise RuntimeError(FREED_GRAPH_MSG)
         if self._saved is None:
             return tuple(self.to_save) if self.to_save is not None else ()
-        graph = _gm._state.enabled
+        graph = STATE.grad_enabled
         return tuple(None if s is None else s.unpack(self, graph) for s in self._saved)
 
     saved_variables = saved_tensors
@@ -119,7 +118,6 @@ class BackwardCFunction(Node, FunctionCtx):
         user_fn = _backward_fn(cls)
         grads = list(grad_outputs)
         if self.materialize_grads:
-            from .. import _creation as C
             for i, g in enumerate(grads):
                 meta = self._out_meta[i]
                 if g is None and meta is not None:
@@ -129,7 +127,6 @@ class BackwardCFunction(Node, FunctionCtx):
         return self._check_grads(result)
 
     def _check_grads(self, result):
-        Tensor = _tensor_cls()
         name = self.name()
         if not isinstance(result, tuple):
             result = (result,)
@@ -155,16 +152,11 @@ class BackwardCFunction(Node, FunctionCtx):
                 raise RuntimeError(f"expected Variable or None (got {type(g).__name__})")
             shape, dtype = meta
             gshape = tuple(g.shape)
-            if gshape != shape:
-                if not _expandable(shape, gshape):
-                    raise RuntimeError(
-                        f"Function {name} returned an invalid gradient at index {i} - got "
-                        f"{list(gshape)} but expected shape compatible with {list(shape)}")
-                from ..ops._registry import sum_to
-                g = sum_to(g, shape)
-            if g.dtype is not dtype:
-                g = g.to(dtype)
-            out.append(g)
+            if gshape != shape and not _expandable(shape, gshape):
+                raise RuntimeError(
+                    f"Function {name} returned an invalid gradient at index {i} - got "
+                    f"{list(gshape)} but expected shape compatible with {list(shape)}")
+            out.append(unbroadcast(g, shape, dtype))
         return out
 
     def release(self):
@@ -263,7 +255,6 @@ class Function(FunctionCtx):
     def apply(cls, *args, **kwargs):
         """Run ``forward`` (without recording) and connect its outputs to a
         ``<cls>Backward`` node that calls ``backward``."""
-        Tensor = _tensor_cls()
         custom_setup = _has_setup_context(cls)
         if custom_setup:
             args = _bind_default_args(cls.forward, *args, **kwargs)
@@ -271,15 +262,13 @@ class Function(FunctionCtx):
         ctx = cls._backward_cls()
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx.needs_input_grad = needs
-        executable = _gm._state.enabled and any(needs)
+        executable = STATE.grad_enabled and any(needs)
         if executable:
             # edges first: a forward that changes an input in place (mark_dirty) rebases it
-            from ..ops._registry import _edge
-            ctx.next_functions = tuple(_edge(a) if n else (None, 0) for a, n in zip(args, needs))
+            ctx.next_functions = tuple(gradient_edge(a) if n else (None, 0) for a, n in zip(args, needs))
         ctx._in_meta = tuple((tuple(a.shape), a.dtype) if isinstance(a, Tensor) else None
                              for a in args)
-        from ..ops._registry import HOOKS
-        prof = HOOKS.profiler
+        prof = STATE.profiler
         with _gm.no_grad(), (prof.function_range(cls.__name__, args) if prof is not None
                              else contextlib.nullcontext()):  # PyTorch shows a `Func` range
             if custom_setup:
@@ -302,7 +291,6 @@ def _bind_default_args(func, *args, **kwargs):
 
 def _wrap_outputs(ctx, args, output, executable):
     """PyTorch's ``_wrap_outputs``: give each tensor output its history (or none)."""
-    Tensor = _tensor_cls()
     is_tuple = isinstance(output, tuple)
     outs = output if is_tuple else (output,)
     input_ids = {id(a) for a in args if isinstance(a, Tensor)}
@@ -394,7 +382,6 @@ def once_differentiable(fn):
             outputs = fn(ctx, *args)
         if not _gm.is_grad_enabled():
             return outputs
-        Tensor = _tensor_cls()
         if not any(isinstance(a, Tensor) and a.requires_grad for a in args):
             return outputs
         tup = outputs if isinstance(outputs, tuple) else (outputs,)

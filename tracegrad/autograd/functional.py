@@ -18,19 +18,13 @@ without ``vectorize`` raises ``NotImplementedError`` as in PyTorch.
 """
 from __future__ import annotations
 
-from . import grad_mode as _gm
+from .. import _creation as C
+from .. import _grad_mode as _gm
+from .._tensor import Tensor
+from ..ops import stack
+from .engine import grad
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
-
-
-def _Tensor():
-    from .._tensor import Tensor
-    return Tensor
-
-
-def _C():
-    from .. import _creation
-    return _creation
 
 
 def _as_tuple_nocheck(x):
@@ -49,7 +43,7 @@ def _as_tuple(inp, arg_name=None, fn_name=None):
         inp = (inp,)
         is_tuple = False
     for i, el in enumerate(inp):
-        if not isinstance(el, _Tensor()):
+        if not isinstance(el, Tensor):
             if is_tuple:
                 raise TypeError(f"The {arg_name} given to {fn_name} must be either a Tensor or a "
                                 f"tuple of Tensors but the value at index {i} has type "
@@ -83,7 +77,7 @@ def _grad_preprocess(inputs, create_graph, need_graph):
 
 
 def _grad_postprocess(inputs, create_graph):
-    if isinstance(inputs[0], _Tensor()):
+    if isinstance(inputs[0], Tensor):
         if not create_graph:
             return tuple(inp.detach() for inp in inputs)
         return inputs
@@ -135,7 +129,6 @@ def _check_requires_grad(inputs, input_type, strict):
 
 
 def _autograd_grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None):
-    from .engine import grad
     if grad_outputs is None:
         grad_outputs = (None,) * len(outputs)
     new_outputs, new_grad_outputs = (), ()
@@ -169,7 +162,7 @@ def _fill_in_zeros(grads, refs, strict, create_graph, stage):
         if g is None:
             if strict:
                 raise RuntimeError(_STRICT_NONE[stage].format(i=i))
-            g = _C().zeros_like(refs[i])
+            g = C.zeros_like(refs[i])
         elif strict and create_graph and not g.requires_grad:
             what = "hessian" if "double" in stage else "jacobian"
             raise RuntimeError(f"The {what} of the user-provided function is independent of "
@@ -235,7 +228,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
                                               "jvp")
         _check_requires_grad(outputs, "outputs", strict=strict)
         # u^T J is linear in u: its gradient w.r.t. u along v is J v
-        grad_outputs = tuple(_C().zeros_like(out, requires_grad=True) for out in outputs)
+        grad_outputs = tuple(C.zeros_like(out, requires_grad=True) for out in outputs)
         grad_inputs = _autograd_grad(outputs, inputs, grad_outputs, create_graph=True)
         _check_requires_grad(grad_inputs, "grad_inputs", strict=strict)
     with _gm.set_grad_enabled(True if create_graph else _gm.is_grad_enabled()):
@@ -285,7 +278,6 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
         raise RuntimeError("torch.autograd.functional.jacobian: `strict=True` and "
                            "`vectorized=True` are not supported together. Please either set "
                            "`strict=False` or `vectorize=False`.")
-    from ..ops import stack
     with _gm.enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
         inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
@@ -313,7 +305,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
                             raise RuntimeError(
                                 f"Output {i} of the user-provided function is independent of "
                                 f"input {j}. This is not allowed in strict mode.")
-                        rows_j.append(_C().zeros_like(inp_j))
+                        rows_j.append(C.zeros_like(inp_j))
             jac += (tuple(_stack_rows(stack, rows_j, tuple(out.shape), tuple(inputs[j].shape),
                                       inputs[j])
                           for j, rows_j in enumerate(rows)),)
@@ -323,7 +315,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
 def _stack_rows(stack, rows, out_shape, in_shape, inp):
     if not rows:  # an output with no elements
-        return _C().zeros(out_shape + in_shape, dtype=inp.dtype, device=inp.device)
+        return C.zeros(out_shape + in_shape, dtype=inp.dtype, device=inp.device)
     return stack(rows, dim=0).reshape(out_shape + in_shape)
 
 
@@ -345,7 +337,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
         out = func(*inp)
         is_out_tuple, t_out = _as_tuple(out, "outputs of the user-provided function", "hessian")
         _check_requires_grad(t_out, "outputs", strict=strict)
-        if is_out_tuple or not isinstance(out, _Tensor()):
+        if is_out_tuple or not isinstance(out, Tensor):
             raise RuntimeError("The function given to hessian should return a single Tensor")
         if out.nelement() != 1:
             raise RuntimeError("The Tensor returned by the function given to hessian should "
@@ -365,7 +357,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
 
 
 def _single_scalar_output(outputs, is_outputs_tuple, name):
-    if is_outputs_tuple or not isinstance(outputs[0], _Tensor()):
+    if is_outputs_tuple or not isinstance(outputs[0], Tensor):
         raise RuntimeError(f"The function given to {name} should return a single Tensor")
     if outputs[0].nelement() != 1:
         raise RuntimeError(f"The Tensor returned by the function given to {name} should contain "
@@ -428,7 +420,7 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
     with _gm.enable_grad():
         is_inputs_tuple, inputs, v, is_outputs_tuple, outputs, jac = _gradient_of_scalar(
             func, inputs, v, create_graph, strict, "hvp")
-        grad_jac = tuple(_C().zeros_like(inp, requires_grad=True) for inp in inputs)
+        grad_jac = tuple(C.zeros_like(inp, requires_grad=True) for inp in inputs)
         double_back = _autograd_grad(jac, inputs, grad_jac, create_graph=True)
         _check_requires_grad(jac, "hessian", strict=strict)
     with _gm.set_grad_enabled(True if create_graph else _gm.is_grad_enabled()):

@@ -26,7 +26,11 @@ import warnings
 import jax
 import numpy as np
 
-from .graph import Node
+from .. import _creation as C
+from .._device import CPU
+from .._graph import Node, gradient_edge
+from .._tensor import Tensor
+from .engine import grad
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError", "get_numerical_jacobian",
            "get_analytical_jacobian"]
@@ -36,13 +40,8 @@ class GradcheckError(RuntimeError):
     """Error raised by :func:`gradcheck` and :func:`gradgradcheck`."""
 
 
-def _Tensor():
-    from .._tensor import Tensor
-    return Tensor
-
-
 def _is_tensor(x) -> bool:
-    return isinstance(x, _Tensor())
+    return isinstance(x, Tensor)
 
 
 def _as_tuple(x):
@@ -63,9 +62,8 @@ def _np(t) -> np.ndarray:
 
 def _to_tensor(a: np.ndarray, device=None):
     """A numpy array as a tracegrad tensor (no grad) on ``device``."""
-    from .._device import CPU
     dev = CPU if device is None else device
-    return _Tensor()._make(jax.device_put(np.array(a, copy=True), dev.jax_device()), dev)
+    return Tensor._make(jax.device_put(np.array(a, copy=True), dev.jax_device()), dev)
 
 
 def _diff_inputs(inputs):
@@ -164,7 +162,6 @@ def _numerical_jacobian(func, inputs, outputs, eps):
 # ----------------------------------------------------------------------------- analytical side
 
 def _vjp(output, diff_inputs, grad_output):
-    from .engine import grad
     return grad(output, diff_inputs, grad_output, retain_graph=True, allow_unused=True)
 
 
@@ -363,8 +360,6 @@ def _fast_gradcheck(func, func_out, inputs, outputs, eps, rtol, atol, check_grad
 # ----------------------------------------------------------------------------- extra checks
 
 def _test_backward_mul_by_grad_output(outputs, inputs):
-    from .. import _creation as C
-    from .engine import grad
     diff = [t for _, t in _diff_inputs(inputs)]
     if not diff:
         raise GradcheckError("no Tensors requiring grad found in input")
@@ -391,16 +386,13 @@ class UndefinedGradBackward(Node):
 
 
 def _undefined_grad(o):
-    from ..ops._registry import _edge
     t = o.detach()
-    t.grad_fn = UndefinedGradBackward((_edge(o),))
+    t.grad_fn = UndefinedGradBackward((gradient_edge(o),))
     t._rg = True
     return t
 
 
 def _test_undefined_backward_mode(func, outputs, inputs):
-    from .. import _creation as C
-    from .engine import grad
     diff = [t for _, t in _diff_inputs(inputs)]
     if not diff:
         raise GradcheckError("no Tensors requiring grad found in input")
@@ -544,8 +536,6 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
     if check_batched_grad and not check_rev_over_rev:
         raise AssertionError("Setting check_batched_grad=True requires check_rev_over_rev to be "
                              "True")
-    from .. import _creation as C
-    from .engine import grad
     inputs = _as_tuple(inputs)
     if grad_outputs is None:
         outs = _differentiable_outputs(func(*inputs))

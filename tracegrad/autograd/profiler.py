@@ -20,12 +20,12 @@ What is recorded, each with wall-clock start/end (``time.perf_counter_ns``) and 
 - user ranges from :class:`record_function`.
 
 How it hooks in: the op path (``ops/_registry.apply``) and the engine read
-``HOOKS.profiler`` once; it is ``None`` unless a profile is active, so profiling off costs one
+``STATE.profiler`` once; it is ``None`` unless a profile is active, so profiling off costs one
 attribute load and one ``is not None`` per op (``benchmarks/profiler_overhead.py`` measures
 it). A profile sets a ``_Collector`` there on ``__enter__`` and puts back what was there on
-``__exit__``; nested profiles each get every event recorded while they are active. The hook
-is process-wide, so ops run by other threads while a profile is active are recorded too,
-each attributed to its thread (``FunctionEvent.thread`` is ``threading.get_ident()``).
+``__exit__``; nested profiles each get every event recorded while they are active. The slot
+is per-thread (``tracegrad/_state.py``), as PyTorch's profiler records only the thread that
+entered it: another thread's ops are not recorded (it can open its own profile).
 
 Parent/child structure is exact, not guessed from timestamps: each range takes a sequence
 number on entry and on exit, and on one thread a range is the child of the innermost range
@@ -50,6 +50,12 @@ import threading
 import time
 import warnings
 
+import jax
+import jax.numpy as jnp
+
+from .._device import _gpus
+from .._state import STATE
+from .._tensor import Tensor
 from .engine import GraphRoot
 
 __all__ = ["profile", "record_function", "region", "EventList", "FunctionEvent",
@@ -61,23 +67,10 @@ _seq = itertools.count()          # enter/exit order; next() is atomic under the
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _STACK_DEPTH = 32
 
-# ops/_registry.HOOKS, bound on first use: importing ops here would be an import cycle
-# (tracegrad.autograd is imported while tracegrad._tensor is still loading).
-HOOKS = None
-
-
-def _hooks():
-    global HOOKS
-    if HOOKS is None:
-        from ..ops._registry import HOOKS as h
-        HOOKS = h
-    return HOOKS
-
-
 # ----------------------------------------------------------------------------- recording
 
 class _Collector:
-    """What ``HOOKS.profiler`` holds while one or more profiles are active."""
+    """What ``STATE.profiler`` holds while one or more profiles are active."""
 
     __slots__ = ("sinks", "record_shapes", "with_stack", "sync", "sync_base_ns", "thread_names")
 
@@ -170,7 +163,7 @@ def region(name, **args):
     ``r.set(flops=...)`` on the object ``with`` gives. When no profile is active this returns
     a shared no-op context, so the cost is one attribute check.
     """
-    c = (HOOKS or _hooks()).profiler
+    c = STATE.profiler
     if c is None:
         return _NULL
     return _Range(c, name, "compile", None, args)
@@ -191,7 +184,7 @@ class record_function:
         self._range = None
 
     def __enter__(self):
-        c = (HOOKS or _hooks()).profiler
+        c = STATE.profiler
         if c is not None:
             self._range = _Range(c, self.name, "user", [] if c.record_shapes else None,
                                  None if self.args is None else {"args": self.args})
@@ -214,14 +207,8 @@ class record_function:
         return wrapper
 
 
-_Tensor = None
-
-
 def _shapes(args):
-    global _Tensor
-    if _Tensor is None:
-        from .._tensor import Tensor as _Tensor
-    return [list(a._data.value.shape) if isinstance(a, _Tensor) else [] for a in args]
+    return [list(a._data.value.shape) if isinstance(a, Tensor) else [] for a in args]
 
 
 def _user_stack():
@@ -241,12 +228,9 @@ def _device_barrier():
     """``sync()`` that returns once every GPU has finished the work queued before it, or None
     when jax sees no GPU. A tiny jitted add on each GPU: executions on one device run in
     stream order, so its result is ready only after everything queued earlier."""
-    from .._device import _gpus
     gpus = _gpus()
     if not gpus:
         return None
-    import jax
-    import jax.numpy as jnp
     tick = jax.jit(lambda x: x + 1)
     xs = [jax.device_put(jnp.zeros((), jnp.float32), d) for d in gpus]
 
@@ -752,8 +736,7 @@ class profile:
         if self.profile_memory:
             warnings.warn("profile(profile_memory=True): tracegrad does not track per-op "
                           "memory; memory columns are omitted", stacklevel=2)
-        hooks = _hooks()
-        prev = hooks.profiler
+        prev = STATE.profiler
         base = 0
         if sync is not None:
             base = _calibrate(sync)
@@ -771,14 +754,14 @@ class profile:
             sync()  # device work queued before the profile is not ours
         self._base_time_ns = time.time_ns()
         self._t0 = _now()
-        hooks.profiler = c
+        STATE.profiler = c
         return self
 
     def __exit__(self, *exc):
         if not self.enabled:
             self.function_events = EventList()
             return False
-        _hooks().profiler = self._prev
+        STATE.profiler = self._prev
         raw = list(self._raw)   # records of ranges still open now are left out
         # only this profile's options decide what its events carry
         if not self.record_shapes:

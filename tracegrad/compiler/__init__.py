@@ -1,5 +1,6 @@
 """tracegrad's compiler: tracing to IR, backward by source transformation, codegen, jax.jit."""
-from .runtime import CompiledFunction, CompiledFunctionBackward, compile
+from .backward import CompiledFunctionBackward
+from .call import CompiledFunction, compile
 from .tracer import GraphBreak
 from . import explain as _explain_module  # loaded first, so `explain` below stays the function
 

@@ -6,9 +6,12 @@ import collections
 import dataclasses
 
 
-from . import autodiff
-from .runtime import CompiledFunction, Entry
+from . import guards
+from .call import CompiledFunction
+from .trace import function_name, trace
 from .tracer import GraphBreak
+
+__all__ = ["ExplainOutput", "explain"]
 
 
 @dataclasses.dataclass
@@ -41,20 +44,21 @@ class ExplainOutput:
 
 def explain(fn, *args, **kwargs) -> ExplainOutput:
     cf = fn if isinstance(fn, CompiledFunction) else CompiledFunction(fn)
-    key, flat, tree, desc = cf._key(args, kwargs)
+    key, flat, tree, desc = guards.call_key(args, kwargs)
     entry = cf._cache.get(key)
     if entry is not None:
-        cache = cf._check_captured(entry, flat) or "hit"
+        found = None if entry.eager_only else guards.check_captured(entry.program, flat)
+        cache = found or "hit"
     else:
-        cache = "miss: " + cf._miss_reason(desc)
-    e = Entry()
-    e.fn_name = getattr(cf.fn, "__name__", "fn")
+        cache = "miss: " + guards.miss_reason(cf._keys[-1] if cf._keys else None, desc)
+    name = function_name(cf.fn)
     try:
-        autodiff.trace(e, cf.fn, flat, tree, args, kwargs)
+        p = trace(cf.fn, flat, tree, name)
     except GraphBreak as err:
-        return ExplainOutput(e.fn_name, cache, str(err), {}, 0, 0, [], "", None)
-    counts = collections.Counter(e.ops)
-    captured = [f"{dtype}{list(shape)} requires_grad={rg}" for _, shape, dtype, rg in e.captured]
-    bnodes = len(e.bwd_graph.calls()) if e.bwd_graph is not None else 0
-    return ExplainOutput(e.fn_name, cache, None, dict(counts), len(e.fwd_graph.calls()), bnodes,
-                         captured, str(e.fwd_graph), str(e.bwd_graph) if e.bwd_graph else None)
+        return ExplainOutput(name, cache, str(err), {}, 0, 0, [], "", None)
+    counts = collections.Counter(p.ops)
+    captured = [f"{dtype}{list(shape)} requires_grad={rg}" for _, shape, dtype, rg in p.captured]
+    bwd = p.backward.graph if p.backward is not None else None
+    return ExplainOutput(name, cache, None, dict(counts), len(p.forward.calls()),
+                         len(bwd.calls()) if bwd is not None else 0, captured, str(p.forward),
+                         str(bwd) if bwd is not None else None)

@@ -9,56 +9,37 @@ afresh at each call, never constants baked into it.
 from __future__ import annotations
 
 import functools
-import os
-import sys
-import threading
 
 import jax
 import numpy as np
 
 from .. import _dtype as D
+from .._errors import GraphBreak, data_dependent, user_location  # noqa: F401 (re-exported)
+from .._state import STATE
+from .._tensor import Tensor
+from ..autograd.graph import RemovableHandle
 from ..ir.graph import Graph, Value
-from ..ops._registry import HOOKS, REGISTRY
-
-_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_JAX_DIR = os.path.dirname(os.path.abspath(jax.__file__))
+from ..ops._registry import REGISTRY
+from .callbacks import hook_callback, retain_grad_hook
 
 
-class GraphBreak(RuntimeError):
-    """The traced function needs a tensor's *value* (``if x > 0``, ``.item()``, ...), which a
-    trace cannot know. With ``fullgraph=True`` this is raised; otherwise the call runs eagerly."""
+class NotCompiled(GraphBreak):
+    """A call that the compiler does not compile into a program yet (``Tensor.backward()``,
+    ``optimizer.step()``, assigning ``.grad``/``.data`` of a tensor from outside): a graph
+    break, so that the function runs eagerly (fullgraph=False) and no traced value ever
+    reaches a ``.grad``, a parameter or an optimizer's state."""
 
-    def __init__(self, what, loc):
+    def __init__(self, what, loc, why):
         self.what, self.loc = what, loc
-        where = f"{loc[0]}:{loc[1]}: {loc[2]}" if loc else "<unknown>"
-        super().__init__(
-            f"tracegrad.compile: {what} depends on a tensor's value, which is unknown while tracing "
-            f"(at {where}). Make the branch depend on shapes or Python values, use tg.where() for "
-            f"elementwise choices, move the value-dependent part out of the compiled function, or "
-            f"compile with fullgraph=False to run such calls eagerly.")
+        where = f" (at {loc[0]}:{loc[1]}: {loc[2]})" if loc else ""
+        RuntimeError.__init__(
+            self, f"tracegrad.compile: {what} inside a compiled function is not compiled into the "
+            f"program{where}: {why}. Compile the forward only (return the loss) and call "
+            f".backward() and optimizer.step() outside, or compile with fullgraph=False to run "
+            f"such calls eagerly.")
 
 
-_SKIP = (_PKG_DIR + os.sep, _JAX_DIR + os.sep, "<tracegrad:",
-         os.path.dirname(os.__file__) + os.sep + "contextlib", os.path.dirname(os.__file__) + os.sep + "functools")
-
-
-def user_location():
-    """(file, line, source) of the innermost frame outside tracegrad and jax."""
-    import linecache
-    f = sys._getframe(1)
-    while f is not None:
-        fn = f.f_code.co_filename
-        if not os.path.abspath(fn).startswith(_SKIP) and not fn.startswith("<tracegrad:"):
-            text = linecache.getline(fn, f.f_lineno).strip()
-            return (os.path.basename(fn), f.f_lineno, text)
-        f = f.f_back
-    return None
-
-
-def data_dependent(what):
-    """Called by Tensor when a concrete value is needed (bool(), item(), numpy(), masks)."""
-    tr = HOOKS.tracer
-    raise GraphBreak(what, user_location() if tr is not None else None)
+_NOT_COMPILED_WHY = "it would run once, at trace time, and leave traced values in .grad"
 
 
 @functools.lru_cache(maxsize=8192)
@@ -92,7 +73,7 @@ def _hashable(v):
 
 
 class Tracer:
-    """Records ops into ``graph`` while installed as ``HOOKS.tracer``."""
+    """Records ops into ``graph`` while installed as ``STATE.tracer``."""
 
     def __init__(self, graph: Graph, parent_values=None):
         self.graph = graph
@@ -105,15 +86,16 @@ class Tracer:
         self.fwd_arrays = {}    # backward tracer: id(array of a forward-captured tensor) -> Value
         self.out_index = {}     # backward tracer: id(output proxy) -> output number
         self.mutated = {}       # id(storage) -> (tensor, old value, version, grad_fn, rg, output_nr)
+        self._before = {}       # id(storage) -> (.grad, storage) of a captured tensor when captured
 
     # ---------------------------------------------------------------- install
     def __enter__(self):
-        self._prev = HOOKS.tracer
-        HOOKS.tracer = self
+        self._prev = STATE.tracer
+        STATE.tracer = self
         return self
 
     def __exit__(self, *exc):
-        HOOKS.tracer = self._prev
+        STATE.tracer = self._prev
 
     # ---------------------------------------------------------------- values
     def value_of(self, t, v=None):
@@ -126,8 +108,7 @@ class Tracer:
             # a value of the forward graph used by the backward graph: a residual
             r = self.residuals.get(id(v))
             if r is None:
-                r = (v, self.graph.input(v.shape, v.dtype, "residual", payload=v,
-                                         name=f"r_{v.name}"))
+                r = (v, self.graph.input(v.shape, v.dtype, "residual", payload=v, name=v.name))
                 self.residuals[id(v)] = r
             return r[1]
         fv = self.fwd_arrays.get(id(v))
@@ -138,7 +119,32 @@ class Tracer:
         if c is None:
             val = self.graph.input(v.shape, v.dtype, "captured", payload=t)
             c = self.captured[key] = (t, val)
+            self._before[key] = (t._grad, t._data)
         return c[1]
+
+    def not_compiled(self, what, why=_NOT_COMPILED_WHY):
+        """Called (through ``STATE.tracer``) where a traced function reaches ``what``: the
+        eager engine's backward(), Optimizer.step(), zero_grad, the .grad/.data setters."""
+        if self.parent is None:  # (deriving a backward runs the engine on purpose)
+            raise NotCompiled(what, user_location(), why)
+
+    def check_leaks(self, arg_proxies):
+        """After the function ran: no traced value may stay in a ``.grad`` or ``.data`` of a
+        tensor from outside (put back as it was, then a graph break)."""
+        for key, (t, _) in self.captured.items():
+            grad, storage = self._before[key]
+            if t._data is not storage:
+                t._data = storage
+                raise NotCompiled("assigning .data of a tensor from outside", None,
+                                  "the assignment would happen once, at trace time")
+            if t._grad is not grad and t._grad is not None and isinstance(t._grad._data.value, Value):
+                t._grad = grad
+                raise NotCompiled("assigning .grad of a tensor from outside", None,
+                                  "the assignment would happen once, at trace time")
+        for i, p in enumerate(arg_proxies):
+            if p._grad is not None:
+                raise NotCompiled(f"assigning .grad of argument {i}", None,
+                                  "the assignment would happen once, at trace time, to a proxy")
 
     def on_mutate(self, t):
         """An in-place op is about to rebind ``t``: keep what it was, so the trace can be undone
@@ -154,7 +160,6 @@ class Tracer:
         return self._call(REGISTRY["convert"], [v], {"dtype": d})
 
     def record(self, op, args, vals, params):
-        from .._tensor import Tensor
         ins = []
         for a, v in zip(args, vals):
             if isinstance(a, Tensor):
@@ -175,39 +180,56 @@ class Tracer:
     # ---------------------------------------------------------------- hooks in the backward
     def hook(self, fn, g, what="hook"):
         """A tensor hook met while deriving the backward: becomes a host callback node."""
-        from .._tensor import Tensor
-        from .runtime import make_hook_callback
         gv = self.value_of(g)
-        out = self.graph.hook(gv, make_hook_callback(fn, gv, g._device), what=what, loc=self.loc)
+        out = self.graph.hook(gv, hook_callback(fn, gv, g._device), what=what, loc=self.loc)
         return Tensor._make(out, g._device)
 
     def retain(self, t, g):
         """retain_grad() met while deriving the backward: a host callback stores ``.grad`` on
         the call's output tensor (for an output) or on the proxy (for an intermediate)."""
-        from .runtime import _current
-        from .._tensor import Tensor
-        nr = self.out_index.get(id(t))
-
-        def retain_grad(gt):
-            target = _current.node.outputs[nr]() if nr is not None else t
-            if target is not None:
-                target._grad = gt if target._grad is None else Tensor._make(
-                    target._grad._data.value + gt._data.value, gt._device)
-            return None
-        self.hook(retain_grad, g, what="retain_grad")
-
-
-_local = threading.local()
+        self.hook(retain_grad_hook(t, self.out_index.get(id(t))), g, what="retain_grad")
 
 
 def is_tracing() -> bool:
-    return HOOKS.tracer is not None
+    return STATE.tracer is not None
 
 
-def proxy(value: Value, like, requires_grad):
-    """A proxy tensor for an input Value, with the autograd facts of ``like``."""
-    from .._tensor import Tensor
+class InputProxy(Tensor):
+    """The proxy of a compiled function's tensor argument while it is traced.
+
+    A hook or ``retain_grad`` registered on an argument inside the function is meant for
+    the caller's tensor, and eager registers it at every call: so the trace records it, and
+    each call of the program registers it on that call's argument (see ``InputHook``)."""
+
+    __slots__ = ()
+
+    def register_hook(self, hook):
+        record = self.__dict__.get("_record")
+        if record is None:  # the trace is over: an ordinary tensor from now on
+            return super().register_hook(hook)
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if not callable(hook):
+            raise TypeError(f"register_hook expects a callable, got {type(hook).__name__}")
+        record(self, hook)
+        return RemovableHandle(None)
+
+    def retain_grad(self):
+        record = self.__dict__.get("_record")
+        if record is None:
+            return super().retain_grad()
+        if not self._rg:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        record(self, None)
+
+
+def proxy(value: Value, like, requires_grad, record=None):
+    """A proxy tensor for an input Value, with the autograd facts of ``like``; ``record(proxy,
+    hook or None)`` receives hooks and retain_grad registered on it while tracing."""
     t = Tensor._make(value, like.device if like is not None else None)
+    t.__class__ = InputProxy
+    if record is not None:
+        t.__dict__["_record"] = record
     if like is not None and like.grad_fn is not None and requires_grad:
         t._rg = True
         t.grad_fn = like.grad_fn
@@ -215,6 +237,10 @@ def proxy(value: Value, like, requires_grad):
     else:
         t._rg = bool(requires_grad)
     return t
+
+
+def end_recording(p):
+    p.__dict__.pop("_record", None)
 
 
 def dtype_of(v) -> D.dtype:

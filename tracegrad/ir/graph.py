@@ -6,9 +6,25 @@ Enum. The grammar and the invariants ``Graph.lint()`` checks are written in docs
 """
 from __future__ import annotations
 
+import builtins
 import enum
+import keyword
+import re
 
 import numpy as np
+
+__all__ = ["NodeKind", "Value", "Node", "Graph", "legal_name"]
+
+_RESERVED = set(dir(builtins)) | set(keyword.kwlist) | {"ops", "math"}
+
+
+def legal_name(hint: str) -> str:
+    """``hint`` made a Python identifier that shadows no builtin or keyword
+    (``model.0.weight`` -> ``model_0_weight``, ``sum`` -> ``sum_``)."""
+    name = re.sub(r"\W", "_", hint).strip("_") or "v"
+    if name[0].isdigit():
+        name = f"v{name}"
+    return name + "_" if name in _RESERVED else name
 
 
 class NodeKind(enum.Enum):
@@ -75,9 +91,10 @@ class Node:
         if self.kind is NodeKind.INPUT:
             return f"{self.out!r} = input[{self.role}]"
         args = ", ".join(f"%{a.name}" if isinstance(a, Value) else repr(a) for a in self.args)
+        if self.kind is NodeKind.HOOK:  # hook(%g) or retain_grad(%g)
+            return f"{self.out!r} = {self.params.get('what', 'hook')}({args})"
         params = "".join(f", {k}={v!r}" for k, v in self.params.items())
-        what = self.op.name if self.kind is NodeKind.CALL else "hook"
-        return f"{self.out!r} = {what}({args}{params})"
+        return f"{self.out!r} = {self.op.name}({args}{params})"
 
 
 class Graph:
@@ -90,14 +107,34 @@ class Graph:
         self.outputs: list[Value] = []
         self._count = 0
         self._n_inputs = 0
+        self._taken = set()  # the namespace: every Value name of this graph, unique
 
     def _fresh(self, prefix=None):
-        n = f"{prefix or self.prefix}{self._count}"
-        self._count += 1
-        return n
+        while True:
+            n = f"{prefix or self.prefix}{self._count}"
+            self._count += 1
+            if n not in self._taken:
+                self._taken.add(n)
+                return n
+
+    def unique(self, hint) -> str:
+        """A legal name from ``hint``, not yet used in this graph (``w``, ``w_1``, ...)."""
+        base = name = legal_name(hint)
+        k = 1
+        while name in self._taken or re.fullmatch(re.escape(self.prefix) + r"\d+", name):
+            name = f"{base}_{k}"
+            k += 1
+        self._taken.add(name)
+        return name
+
+    def rename(self, v: "Value", hint) -> str:
+        """Give ``v`` the name ``hint`` (made legal and unique); returns it."""
+        self._taken.discard(v.name)
+        v.name = self.unique(hint)
+        return v.name
 
     def input(self, shape, dtype, role, payload=None, name=None) -> Value:
-        v = Value(name or self._fresh(), shape, dtype, self)
+        v = Value(self.unique(name) if name else self._fresh(), shape, dtype, self)
         node = Node(NodeKind.INPUT, out=v, role=role, payload=payload)
         v.node = node
         self._n_inputs = sum(1 for n in self.nodes if n.kind is NodeKind.INPUT)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import _creation as C
 from .. import ops as _ops
+from .._state import STATE
 
 __all__ = ["relu", "relu_", "tanh", "sigmoid", "softmax", "log_softmax", "linear", "mse_loss",
            "cross_entropy", "nll_loss"]
@@ -125,8 +126,7 @@ def _check_targets(target, n_classes, ignore_index):
     """PyTorch's IndexError for a class index outside ``[0, n_classes)`` (not ignore_index).
     Reads the targets on the host (they are usually input data, ready at once); while tracing
     there are no values to read and the check is skipped."""
-    from ..ops._registry import HOOKS
-    if HOOKS.tracer is not None:
+    if STATE.tracer is not None:
         return
     try:
         t = np.asarray(target._data.value)

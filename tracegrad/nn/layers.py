@@ -10,7 +10,7 @@ from .. import _creation as C
 from .. import ops as _ops
 from . import functional as F
 from . import init
-from .module import Module
+from .module import Module, _addindent
 from .parameter import Parameter
 
 __all__ = ["Linear", "Identity", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten",
@@ -237,7 +237,6 @@ class ModuleList(_ModuleSequence):
             r = repr(items[i][1])
             while j + 1 < len(items) and repr(items[j + 1][1]) == r:
                 j += 1
-            from .module import _addindent
             body = _addindent(r, 2)
             if j > i:
                 lines.append(f"({items[i][0]}-{items[j][0]}): {j - i + 1} x {body}")

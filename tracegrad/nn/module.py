@@ -11,9 +11,9 @@ import collections.abc
 from collections import OrderedDict
 
 from .. import _dtype as D
-from .._tensor import Tensor
-from ..autograd.grad_mode import no_grad
-from ..autograd.graph import _HookDict, add_hook
+from .._grad_mode import no_grad
+from .._graph import _HookDict, add_hook, zero_grad as _zero_grad
+from .._tensor import Tensor, _tensor_type_name
 from .parameter import Parameter
 
 __all__ = ["Module"]
@@ -23,7 +23,6 @@ _IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", 
 
 def _type_name(value):
     if isinstance(value, Tensor):
-        from .._tensor import _tensor_type_name
         return _tensor_type_name(value)
     return type(value).__name__
 
@@ -495,18 +494,3 @@ def _assign(mod, name, old, value):
         mod._parameters[name] = Parameter(value, requires_grad=old.requires_grad)
     else:
         mod._buffers[name] = value
-
-
-def _zero_grad(p, set_to_none):
-    if p._grad is None:
-        return
-    if set_to_none:
-        p._grad = None
-        return
-    g = p._grad
-    if g.grad_fn is not None:
-        g.detach_()
-    else:
-        g.requires_grad_(False)
-    g.zero_()
-

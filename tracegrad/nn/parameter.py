@@ -1,6 +1,7 @@
 """``Parameter``: a leaf tensor that a ``Module`` registers as one of its parameters."""
 from __future__ import annotations
 
+from .. import _creation as C
 from .._tensor import Tensor
 
 __all__ = ["Parameter"]
@@ -26,8 +27,7 @@ class Parameter(Tensor):
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
-            from .._creation import empty
-            data = empty(0)
+            data = C.empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter(): data must be a Tensor, got {type(data).__name__}")
         p = object.__new__(cls)
@@ -64,5 +64,4 @@ class Parameter(Tensor):
 
 
 def _rebuild_parameter(array, device, requires_grad):
-    from .._creation import tensor
-    return Parameter(tensor(array, device=device), requires_grad)
+    return Parameter(C.tensor(array, device=device), requires_grad)

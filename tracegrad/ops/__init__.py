@@ -20,10 +20,10 @@ from .shape import (broadcast_shapes, broadcast_tensors, broadcast_to, cat, chun
                     convert, expand, expand_as, flatten, mT, narrow, numpy_T, permute, reshape,
                     reshape_as, split, squeeze, sum_to_size, swapaxes, t, to_device, transpose,
                     unbind, unflatten, unsqueeze, view, view_as)
-from .._creation import tensor  # noqa: F401  (used by Tensor.copy_)
+from .. import _dtype as D
+from .._creation import tensor
+from .._device import as_device, device as _device_cls
 from .._tensor import Tensor
-
-_registry._Tensor = Tensor
 
 
 def _swap(f):  # (add and mul keep self first, as PyTorch's 2 * x is x.mul(2))
@@ -51,6 +51,47 @@ def _clamp_(self, min=None, max=None):  # noqa: A002
     return apply_inplace(clamp.op, self, min=min, max=max)
 
 
+def _to(self, *args, **kwargs) -> Tensor:
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``."""
+    dtype = kwargs.pop("dtype", None)
+    dev = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    copy = kwargs.pop("copy", False)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, dev = a.dtype, a.device
+        elif isinstance(a, D.dtype):
+            dtype = a
+        elif isinstance(a, (str, _device_cls, int)):
+            dev = a
+        else:
+            raise TypeError(f"to() received an invalid combination of arguments: {a!r}")
+    t = self
+    if dev is not None:
+        dev = as_device(dev)
+        if dev != t._device:
+            t = to_device(t, dev)
+    if dtype is not None:
+        dtype = D.as_dtype(dtype)
+        if dtype is not t.dtype:
+            t = convert(t, dtype)
+    if copy and t is self:
+        t = clone(t)
+    return t
+
+
+def _fill_(self, value):
+    return apply_inplace(REG["fill"], self, value)
+
+
+def _copy_(self, src, non_blocking=False):
+    if not isinstance(src, Tensor):
+        src = tensor(src)
+    return apply_inplace(REG["copy"], self, src)
+
+
 def _install():
     methods = dict(
         add=add, sub=sub, mul=mul, div=div, neg=neg, pow=pow, matmul=matmul, mm=mm, bmm=bmm,
@@ -67,7 +108,8 @@ def _install():
         unsqueeze=unsqueeze, squeeze=squeeze, expand=expand, expand_as=expand_as,
         broadcast_to=broadcast_to, sum_to_size=sum_to_size, narrow=narrow, unbind=unbind,
         split=split, chunk=chunk, clone=clone, index_select=index_select, gather=gather,
-        nonzero=nonzero, __getitem__=getitem,
+        nonzero=nonzero, __getitem__=getitem, __setitem__=setitem, to=_to, fill_=_fill_,
+        copy_=_copy_,
         __add__=add, __radd__=add, __sub__=sub, __rsub__=_swap(sub), __mul__=mul,
         __rmul__=mul, __truediv__=div, __rtruediv__=_swap(div), __pow__=pow,
         __rpow__=_swap(pow), __matmul__=matmul, __rmatmul__=_swap(matmul), __neg__=neg,

@@ -9,7 +9,7 @@ compiler (which runs the rule on IR values to generate the backward program).
 
 VJP rules take ``(g, *inputs, out=..., **params)`` and return the gradient for one input
 (a tuple of rules, one per input) or for all inputs (``vjp_all``). Gradients may come back
-in the broadcast shape: ``OpNode`` reduces them to each input's shape once (``sum_to``) and
+in the broadcast shape: ``OpNode`` reduces them to each input's shape once (``unbroadcast``) and
 casts them to its dtype, so no rule undoes broadcasting itself.
 """
 from __future__ import annotations
@@ -23,23 +23,17 @@ import jax
 
 import numpy as np
 
+from .. import _creation
 from .. import _dtype as D
-from ..autograd import grad_mode as _gm
-from ..autograd.graph import Node, SavedTensor
+from .._errors import FREED_GRAPH_MSG, SCALAR_TYPE_NAME
+from .._graph import Node, SavedTensor, gradient_edge as _edge
+from .._state import STATE
+from .._tensor import Tensor as _Tensor, _Storage
 
-__all__ = ["Op", "REGISTRY", "register", "apply", "apply_inplace", "OpNode", "Sample", "Const"]
+__all__ = ["Op", "REGISTRY", "register", "apply", "apply_inplace", "OpNode", "Sample", "Const",
+           "unbroadcast"]
 
 REGISTRY: dict[str, "Op"] = {}
-
-
-class _Hooks:
-    """Process-wide switches read on the op path: one attribute check each when off."""
-
-    tracer = None     # compiler.tracer.Tracer while tracing
-    profiler = None   # autograd.profiler state while a profile is active
-
-
-HOOKS = _Hooks()
 
 
 _META_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
@@ -201,16 +195,16 @@ class Sample:
         ``arrays`` in turn for the shape args, and each ``Const`` as its Python scalar or a
         tensor that does not require grad (cast to ``float_consts`` if floating and given).
         ``lib`` is tracegrad (the default) or torch, so one sample serves comparisons."""
-        if lib is None:
-            import tracegrad as lib
-        dtype = lib.float64 if dtype is None else dtype
+        make = _creation.tensor if lib is None else lib.tensor
+        if dtype is None:
+            dtype = D.float64 if lib is None else lib.float64
         it = iter(arrays)
         out = []
         for a in self.args:
             if not isinstance(a, Const):
-                out.append(lib.tensor(next(it), dtype=dtype, requires_grad=requires_grad))
+                out.append(make(next(it), dtype=dtype, requires_grad=requires_grad))
             elif isinstance(a.value, (list, tuple, np.ndarray)):
-                t = lib.tensor(a.value)
+                t = make(a.value)
                 out.append(t.to(float_consts) if float_consts is not None and t.is_floating_point() else t)
             else:
                 out.append(a.value)
@@ -251,8 +245,8 @@ class OpNode(Node):
     def apply(self, grad_outputs):
         g = grad_outputs[0]
         if self._freed:
-            raise RuntimeError(_graph_freed_msg())
-        graph = _gm._state.enabled  # create_graph: the rules' own ops are recorded
+            raise RuntimeError(FREED_GRAPH_MSG)
+        graph = STATE.grad_enabled  # create_graph: the rules' own ops are recorded
         saved = self.saved
         inputs = [None if s is None else (s.unpack(self, graph) if type(s) is SavedTensor else s)
                   for s in saved]
@@ -274,11 +268,8 @@ class OpNode(Node):
                 continue
             shape, dt = meta[i]
             v = gi._data.value  # (what .shape/.dtype read, without building a Size/dtype)
-            if v.shape != shape:
-                gi = sum_to(gi, shape)
-                v = gi._data.value
-            if _FROM_NP.get(v.dtype) is not dt:
-                gi = gi.to(dt)
+            if v.shape != shape or _FROM_NP.get(v.dtype) is not dt:
+                gi = unbroadcast(gi, shape, dt)
             grads[i] = gi
         return grads
 
@@ -299,18 +290,11 @@ class OpNode(Node):
         self.saved_out = None
 
 
-def _graph_freed_msg():
-    from ..autograd.graph import _FREED_MSG
-    return _FREED_MSG
-
-
 # ----------------------------------------------------------------------------- dispatch
-
-_Tensor = None  # set by _tensor.py (import cycle)
 
 
 def _cast(t, v, d):
-    tr = HOOKS.tracer
+    tr = STATE.tracer
     if tr is not None:
         return tr.cast(t, v, d)
     return v.astype(d.np)
@@ -318,7 +302,7 @@ def _cast(t, v, d):
 
 def apply(op: Op, *args, **params):
     """Run ``op`` on tensors / Python scalars, recording autograd history when needed."""
-    prof = HOOKS.profiler
+    prof = STATE.profiler
     if prof is not None:
         with prof.op_range(op, args):
             return _apply(op, args, params)
@@ -340,7 +324,7 @@ def _apply(op, args, params):
         dnp = dt.np
     first = None
     mixed = False
-    tracer = HOOKS.tracer
+    tracer = STATE.tracer
     sig = []  # eager: how each value enters the jitted impl (see _eager)
     for i, a in enumerate(args):
         if isinstance(a, Tensor):
@@ -376,12 +360,13 @@ def _apply(op, args, params):
     else:
         out_val = tracer.record(op, args, vals, params)
     out = Tensor._make(out_val, device)
-    if op.differentiable and _gm._state.enabled:
+    if op.differentiable and STATE.grad_enabled:
         needs = [isinstance(a, Tensor) and a._rg for a in args]
         if True in needs and out.dtype.category == 2:  # integer/bool results carry no gradient
             _attach_node(op, args, params, out, needs)
             if tracer is not None:  # the backward program cites the user's forward line
-                out.grad_fn.metadata["loc"] = out_val.node.loc
+                out.grad_fn.metadata["loc"] = out_val.node.loc  # and names g_<value>
+                out.grad_fn.metadata["value"] = out_val
     return out
 
 
@@ -615,34 +600,25 @@ def _save(a, kind):
     return SavedTensor(a) if kind == "full" else Meta(a)
 
 
-def _edge(t):
-    if t.grad_fn is not None:
-        return (t.grad_fn, t._output_nr)
-    if t._rg:
-        return (t._accumulator(), 0)
-    return _NO_EDGE
-
-
 def apply_inplace(op: Op, self, *args, **params):
     """``self.op_(...)``: compute out of place, then rebind ``self`` to the result, bump its
     version, and make its history the new node's (PyTorch's rebase_history)."""
-    if _gm._state.enabled and self.requires_grad and self.grad_fn is None:
+    if STATE.grad_enabled and self.requires_grad and self.grad_fn is None:
         raise RuntimeError(
             "a leaf Variable that requires grad is being used in an in-place operation. "
             "(Wrap the update in `with torch.no_grad():`, or use an out-of-place op.)")
-    out = _apply(op, (self,) + args, params) if HOOKS.profiler is None else apply(op, self, *args, **params)
+    out = _apply(op, (self,) + args, params) if STATE.profiler is None else apply(op, self, *args, **params)
     if out.shape != self.shape:
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
                            f"shape {list(out.shape)}")
     if out.dtype is not self.dtype:
         if out.dtype.category > self.dtype.category:  # PyTorch's canCast: no float->int->bool
-            from .._creation import _CPP_NAME  # PyTorch names C++ types here: Float, Long
-            raise RuntimeError(f"result type {_CPP_NAME[out.dtype.name]} can't be cast to the "
-                               f"desired output type {_CPP_NAME[self.dtype.name]}")
+            raise RuntimeError(f"result type {SCALAR_TYPE_NAME[out.dtype.name]} can't be cast to the "
+                               f"desired output type {SCALAR_TYPE_NAME[self.dtype.name]}")
         out = out.to(self.dtype)
     data = self._data
-    if HOOKS.tracer is not None:  # remember the tensor as it was: the compiler writes back
-        HOOKS.tracer.on_mutate(self)
+    if STATE.tracer is not None:  # remember the tensor as it was: the compiler writes back
+        STATE.tracer.on_mutate(self)
     data.value = out._data.value
     data.version += 1
     node = out.grad_fn
@@ -662,13 +638,19 @@ def apply_inplace(op: Op, self, *args, **params):
 
 def _privatise(s, data):
     if type(s) is SavedTensor and s.data is data:
-        from .._tensor import _Storage
         s.data = _Storage(s.value)
         s.version = 0
     return s
 
 
-def sum_to(g, shape):
-    """Reduce a broadcast gradient to ``shape`` (the one place broadcasting is undone)."""
-    from .shape import sum_to_size
-    return sum_to_size(g, shape)
+def unbroadcast(g, shape, dtype):
+    """The gradient ``g`` made fit for an input of ``shape`` and ``dtype``: broadcasting undone
+    (summed down to ``shape``) and cast to ``dtype``. The one place this is done, for every
+    op's rules (``OpNode.apply``) and every custom ``autograd.Function``'s backward. It runs
+    ops (``sum_to_size``, found by name: shape.py registers it above this module), so under
+    ``create_graph`` and in traces it is recorded like the rule's own ops."""
+    if tuple(g._data.value.shape) != tuple(shape):
+        g = apply(REGISTRY["sum_to_size"], g, shape=tuple(shape))
+    if g.dtype is not dtype:
+        g = g.to(dtype)
+    return g

@@ -10,7 +10,9 @@ import jax
 import jax.numpy as jnp
 
 from .. import _dtype as D
+from .._tensor import Tensor
 from ._registry import Const, Op, Sample, apply, register
+from .indexing import nonzero
 
 UNARY_SAMPLES = [Sample(()), Sample((5,)), Sample((2, 3))]
 BINARY_SAMPLES = [Sample((4,), (4,)), Sample((2, 3), (3,)), Sample((2, 1), (1, 3)),
@@ -111,7 +113,6 @@ def _pow_dy(g, x, y, out):
 
 
 def _pow_name(params, args):
-    from .._tensor import Tensor
     if not isinstance(args[1], Tensor):
         return "PowBackward0"
     return "PowBackward1" if isinstance(args[0], Tensor) else "PowBackward2"
@@ -172,7 +173,6 @@ _clamp = register(Op(
 
 def clamp(input, min=None, max=None):  # noqa: A002
     """Clamp ``input`` into ``[min, max]`` (scalars or tensors, as ``torch.clamp``)."""
-    from .._tensor import Tensor
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
@@ -215,7 +215,6 @@ _where = register(Op(
 def where(condition, input=None, other=None):
     """``input`` where ``condition`` else ``other`` (as ``torch.where``)."""
     if input is None and other is None:
-        from .indexing import nonzero
         return nonzero(condition, as_tuple=True)
     return apply(_where, condition, input, other)
 

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _dtype as D
+from .._creation import arange, tensor as _tensor
+from .._tensor import Tensor, _wrap_dim as _dims
 from ._registry import Const, Op, Sample, apply, apply_inplace, register
 
 # spec items: ("i", k) int, ("s", start, stop, step), ("n",) None, ("t", j) j-th index tensor
@@ -32,8 +34,6 @@ def _build(spec, idx):
 
 def _normalize(x, index):
     """(spec, index tensors) for ``x[index]``, with PyTorch's errors for bad indices."""
-    from .._tensor import Tensor
-    from .._creation import tensor as _tensor
     if not isinstance(index, tuple):
         index = (index,)
     conv = []
@@ -97,7 +97,6 @@ def _int(v):
 
 
 def _mask_to_indices(mask, shape, dim):
-    from .._tensor import Tensor
     if tuple(mask.shape) != tuple(shape):
         raise IndexError(f"The shape of the mask {list(mask.shape)} at index {dim} does not match "
                          f"the shape of the indexed tensor {list(shape)} at index {dim}")
@@ -189,7 +188,6 @@ _nonzero = register(Op("nonzero", lambda x: jnp.stack(jnp.nonzero(x), axis=1).as
 
 
 def nonzero(input, *, as_tuple=False):
-    from .._tensor import Tensor
     v = np.asarray(input._concrete("nonzero() (its result shape depends on the values)"))
     nz = np.nonzero(v)
     if as_tuple:
@@ -198,15 +196,12 @@ def nonzero(input, *, as_tuple=False):
 
 
 def index_select(input, dim, index):
-    from .shape import _dims
     d = _dims(dim, input.ndim)
     return getitem(input, (slice(None),) * d + (index,))
 
 
 def gather(input, dim, index):
     """``out[i][j] = input[index[i][j]][j]`` (dim=0) etc., as ``torch.gather``."""
-    from .._creation import arange
-    from .shape import _dims
     d = _dims(dim, input.ndim)
     idx = []
     for k in range(input.ndim):

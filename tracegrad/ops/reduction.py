@@ -9,7 +9,10 @@ import jax
 import jax.numpy as jnp
 
 from .. import _dtype as D
+from .._errors import SCALAR_TYPE_NAME
+from .._tensor import Tensor
 from ._registry import Op, Sample, apply, register
+from .elementwise import abs as _abs, exp, maximum, minimum, pow as _pow, sqrt, where
 from .shape import _dims, expand, reshape, unsqueeze
 
 REDUCE_SAMPLES = [Sample((5,)), Sample((2, 3), dim=1), Sample((2, 3), dim=0, keepdim=True),
@@ -87,8 +90,7 @@ _mean.public = mean
 
 
 def _cpp_name(dtype):
-    from .._creation import _CPP_NAME
-    return _CPP_NAME[dtype.name]
+    return SCALAR_TYPE_NAME[dtype.name]
 
 
 def _evenly(g, x, out, dim, keepdim):
@@ -124,7 +126,6 @@ _onehot = register(Op("onehot_along",
 def _select_grad(g, x, dim, keepdim, arg):
     idx = arg(x, dim, keepdim=True)
     gk = g if keepdim else unsqueeze(g, dim)
-    from .elementwise import where
     return where(apply(_onehot, idx, size=x.shape[dim], dim=dim), gk, 0.0)
 
 
@@ -158,7 +159,6 @@ return_types_min = collections.namedtuple("min", ["values", "indices"])
 
 def _max_min(all_fn, dim_op, arg, rtype, bin_fn):
     def public(input, dim=None, keepdim=False):
-        from .._tensor import Tensor
         if isinstance(dim, Tensor):  # torch.max(a, b) is maximum
             return bin_fn(input, dim)
         if dim is None:
@@ -168,15 +168,8 @@ def _max_min(all_fn, dim_op, arg, rtype, bin_fn):
     return public
 
 
-def _lazy_bin(name):
-    def f(a, b):
-        from . import elementwise
-        return getattr(elementwise, name)(a, b)
-    return f
-
-
-max = _max_min(_max_all, _max_dim, argmax, return_types_max, _lazy_bin("maximum"))  # noqa: A001
-min = _max_min(_min_all, _min_dim, argmin, return_types_min, _lazy_bin("minimum"))  # noqa: A001
+max = _max_min(_max_all, _max_dim, argmax, return_types_max, maximum)  # noqa: A001
+min = _max_min(_min_all, _min_dim, argmin, return_types_min, minimum)  # noqa: A001
 max.__name__, min.__name__ = "max", "min"
 _max_dim.public = lambda input, dim, keepdim=False: max(input, dim, keepdim).values
 _min_dim.public = lambda input, dim, keepdim=False: min(input, dim, keepdim).values
@@ -256,18 +249,12 @@ def logsumexp(input, dim, keepdim=False):
 _logsumexp.public = logsumexp
 
 
-def exp(x):
-    from .elementwise import exp as _exp
-    return _exp(x)
-
-
 def prod_(shape):
     return math.prod(shape)
 
 
 def norm(input, p="fro", dim=None, keepdim=False):
     """Vector 2-norm / Frobenius norm (p=2 or 'fro'), or p-norms for other numeric p."""
-    from .elementwise import abs as _abs, pow as _pow, sqrt
     if p in ("fro", 2, 2.0):
         return sqrt(sum(input * input, dim, keepdim))
     if p in (1, 1.0):

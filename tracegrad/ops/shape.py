@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from .. import _dtype as D
 from ._registry import Op, Sample, apply, register
+from .indexing import getitem
 
 
 def _public(op, fn):
@@ -311,13 +312,11 @@ _public(_stack, stack)
 
 
 def narrow(input, dim, start, length):
-    from .indexing import getitem
     d = _dims(dim, input.ndim)
     return getitem(input, (slice(None),) * d + (slice(start, start + length),))
 
 
 def unbind(input, dim=0):
-    from .indexing import getitem
     d = _dims(dim, input.ndim)
     return tuple(getitem(input, (slice(None),) * d + (i,)) for i in range(input.shape[d]))
 

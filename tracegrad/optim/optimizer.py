@@ -5,6 +5,8 @@ import copy
 from collections import defaultdict
 
 from .._tensor import Tensor
+from .._graph import zero_grad as _zero_grad
+from .._state import STATE
 from ..autograd.grad_mode import enable_grad, no_grad
 
 __all__ = ["Optimizer"]
@@ -68,7 +70,6 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True):
         """Reset the gradients of every parameter: to ``None`` (default) or to zeros."""
-        from ..nn.module import _zero_grad
         for group in self.param_groups:
             for p in group["params"]:
                 _zero_grad(p, set_to_none)
@@ -76,6 +77,9 @@ class Optimizer:
     def step(self, closure=None):
         """One update of every parameter that has a gradient (in place, under no_grad); the
         loss ``closure()`` returns, when given, is computed first with grad enabled."""
+        if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
+            STATE.tracer.not_compiled("optimizer.step()", "it would update the parameters and the "
+                                      "optimizer's state once, at trace time, from traced values")
         loss = None
         if closure is not None:
             with enable_grad():
