@@ -96,11 +96,8 @@ KNOWN_OPEN: dict[str, str] = {
                           "grad (PyTorch: it does, ThresholdBackwardBackward0), so a gradient "
                           "of it fails",
     # issue 9 item 4: compiled differs from eager
-    "enable_grad_inside": "issue 9 item 4b: enable_grad inside a compiled function called under "
-                          "no_grad gives outputs that do not require grad",
-    "hooks": "issue 9 item 4a: retain_grad / hooks on a non-leaf input of a compiled function "
-             "fire twice; autograd.grad w.r.t. a hooked non-leaf and its leaf returns the "
-             "non-leaf's gradient after the hook (PyTorch: before it), eager too",
+    "hooks": "autograd.grad w.r.t. a hooked non-leaf and its leaf returns the non-leaf's "
+             "gradient after its hook (PyTorch: before it), eager and compiled",
     "partial_backward": "compiled: .grad of an input that the differentiated outputs do not reach "
                         "is zeros (eager and PyTorch: None)",
     "backward_after_free": "compiled: a second backward without retain_graph raises even where "

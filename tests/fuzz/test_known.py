@@ -166,14 +166,14 @@ def test_relu_gradient_under_create_graph_requires_grad():
 
 
 # ------------------------------------------------------------------ item 4: compiled vs eager
-@known("enable_grad_inside")
+# fixed (issue 9 item 4b): kept as a plain regression test
 def test_enable_grad_inside_a_compiled_function_called_under_no_grad():
     assert_agrees("x0 = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)",
                   "with T.enable_grad():\n    v0 = x0 * x0", "v0.backward(W(v0))",
                   compiled=True, call_under_no_grad=True)
 
 
-@known("hooks")
+# fixed (issue 9 item 4a): kept as a plain regression test
 def test_retain_grad_on_a_non_leaf_input_of_a_compiled_function_fires_once():
     assert_agrees("x0_leaf = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)\n"
                   "x0 = x0_leaf * 1.5\nx0.retain_grad()",
