@@ -54,7 +54,7 @@ def _array(lib, t):
 def _observe(lib, t):
     obs = {"shape": tuple(t.shape), "dtype": _dtype_name(t.dtype), "value": _array(lib, t),
            "requires_grad": bool(t.requires_grad), "is_leaf": bool(t.is_leaf),
-           "grad_fn": None if t.grad_fn is None else _grad_fn_name(t.grad_fn),
+           "grad_fn": _read_grad_fn(t),
            "version": int(t._version)}
     g = None
     if t.is_leaf or t.retains_grad:
@@ -62,6 +62,16 @@ def _observe(lib, t):
     obs["grad"] = None if g is None else _array(lib, g)
     obs["grad_dtype"] = None if g is None else _dtype_name(g.dtype)
     return obs
+
+
+def _read_grad_fn(t):
+    # PyTorch raises reading grad_fn of a no_grad view whose base changed in place: that is
+    # an observation too, as the exception's type
+    try:
+        node = t.grad_fn
+    except Exception as e:  # noqa: BLE001
+        return f"<raises {type(e).__name__}>"
+    return None if node is None else _grad_fn_name(node)
 
 
 def _grad_fn_name(node):
