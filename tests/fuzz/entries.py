@@ -173,7 +173,8 @@ def _where(g):
     return g.emit("where", f"{o} = {form}", tuple(n for n in (c, x, y) if n and n in form), (o,))
 
 
-@entry("clamp", covers=["clamp"], weight=1.5)
+@entry("clamp", covers=["clamp", "clamp_tensor_min", "clamp_tensor_max", "clamp_tensor"],
+       weight=1.5)
 def _clamp(g):
     a = g.operand()
     vals = g.t(a).detach().flatten().tolist()
@@ -188,6 +189,11 @@ def _clamp(g):
         if b:
             forms = [f"T.clamp({a}, min={b})", f"{a}.clamp(max={b})"]
             reads = (a, b)
+            c = g.pick(lambda t: g.compatible(g.t(a), t) and g.compatible(g.t(b), t)
+                       and t.dtype == g.t(a).dtype)
+            if c:
+                forms += [f"{a}.clamp({b}, {c})", f"T.clamp({a}, min={c}, max={b})"]
+                reads = (a, b, c)
     return g.emit("clamp", f"{o} = {g.choice(forms)}", reads, (o,))
 
 

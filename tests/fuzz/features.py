@@ -87,9 +87,6 @@ KNOWN_OPEN: dict[str, str] = {
                "another type (view of a non-contiguous tensor, outer of 2-D, permute, ...)",
     "scalar_where": "issue 9 item 3: where(c, 2.0, -1.0) is float64 (PyTorch: float32)",
     "alpha": "Tensor.sub / tracegrad.sub take no alpha= (TypeError; PyTorch: x - alpha * y)",
-    "clamp_tensor": "clamp(x, min=t) / clamp(x, max=t) with x equal to the bound: tracegrad "
-                    "composes maximum/minimum, which split the gradient half and half; PyTorch "
-                    "gives all of it to x (a silent wrong gradient, eager and compiled)",
     "std_zero": "std where the result is 0 (one element, or all equal): the gradient is NaN "
                 "(PyTorch: 0), a silent wrong gradient",
     "second_order_kinks": "create_graph=True through relu: the first gradient does not require "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import _registry
 from ._registry import REGISTRY as REG, Op, apply, apply_inplace, register  # noqa: F401
 from .elementwise import *  # noqa: F401,F403
-from .elementwise import _add_scaled, _check_alpha
+from .elementwise import _add_scaled, _check_alpha, _clamp_tensor_args
 from .elementwise import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, clamp,
                           cos, div, eq, exp, expm1, ge, gt, isfinite, isnan, le, log, log1p,
                           logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum,
@@ -74,6 +74,9 @@ def _inplace_of(f, scaled=None):
 def _clamp_(self, min=None, max=None):  # noqa: A002
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        op, bounds = _clamp_tensor_args(min, max)
+        return apply_inplace(op, self, *bounds)
     return apply_inplace(clamp.op, self, min=min, max=max)
 
 

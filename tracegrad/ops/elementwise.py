@@ -191,17 +191,62 @@ def clamp(input, min=None, max=None):  # noqa: A002
     if dt is not input.dtype:  # an integer tensor clamped to float bounds: PyTorch's float result
         input = input.to(dt)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input
-        if min is not None:
-            out = maximum(out, min)
-        if max is not None:
-            out = minimum(out, max)
-        return out
+        op, bounds = _clamp_tensor_args(min, max)
+        return apply(op, input, *bounds)
     return apply(_clamp, input, min=min, max=max)
+
+
+def _clamp_tensor_args(min, max):  # noqa: A002
+    """The op and bound arguments of ``clamp`` with tensor bounds (PyTorch's ``clamp.Tensor``:
+    no mixing of a tensor bound with a Python number)."""
+    if not all(b is None or isinstance(b, Tensor) for b in (min, max)):
+        raise TypeError("clamp() received an invalid combination of arguments - got a Tensor and "
+                        "a Number bound, but expected one of:\n"
+                        " * (Tensor input, Tensor min = None, Tensor max = None)\n"
+                        " * (Tensor input, Number min = None, Number max = None)")
+    if max is None:
+        return _clamp_tmin, (min,)
+    if min is None:
+        return _clamp_tmax, (max,)
+    return _clamp_tboth, (min, max)
+
+
+def _clamp_max_t(x, hi):  # a sample call that runs on torch tensors too
+    return x.clamp(max=hi)
+
+
+# clamp with tensor bounds (PyTorch's clamp_backward / clamp_backward_min_max): the input gets
+# the whole gradient where it lies within the bounds, ends included, and a bound only where the
+# input lies strictly beyond it (not maximum/minimum, which split it half and half at ties);
+# with min > max the result is max, which gets the gradient
+_clamp_tmin = register(Op(
+    "clamp_tensor_min", jnp.maximum, promote="all", grad_name="ClampBackward0", aten="aten::clamp",
+    vjp=(lambda g, x, lo, *, out: where(x >= lo, g, 0.0),
+         lambda g, x, lo, *, out: where(x < lo, g, 0.0)),
+    twice_differentiable=False,
+    samples=[Sample((6,), (6,)), Sample((2, 3), (3,)), Sample((3,), Const([0.0, 0.5, -1.0]))]))
+_clamp_tmax = register(Op(
+    "clamp_tensor_max", jnp.minimum, promote="all", grad_name="ClampBackward0", aten="aten::clamp",
+    vjp=(lambda g, x, hi, *, out: where(x <= hi, g, 0.0),
+         lambda g, x, hi, *, out: where(x > hi, g, 0.0)),
+    twice_differentiable=False,
+    samples=[Sample((6,), (6,), call=_clamp_max_t), Sample((2, 3), (2, 1), call=_clamp_max_t),
+             Sample((3,), Const([0.0, 0.5, -1.0]), call=_clamp_max_t)]))
+_clamp_tboth = register(Op(
+    "clamp_tensor", lambda x, lo, hi: jnp.minimum(jnp.maximum(x, lo), hi), promote="all",
+    grad_name="ClampBackward0", aten="aten::clamp",
+    vjp=(lambda g, x, lo, hi, *, out: where((x >= lo) & (x <= hi), g, 0.0),
+         lambda g, x, lo, hi, *, out: where((x < lo) & (lo < hi), g, 0.0),
+         lambda g, x, lo, hi, *, out: where((x > hi) | (hi < lo), g, 0.0)),
+    twice_differentiable=False,
+    samples=[Sample((6,), (6,), (6,)), Sample((2, 3), (3,), (2, 1)),
+             Sample((3,), Const([-0.5, 0.0, -2.0]), Const([0.5, 0.0, -3.0]))]))
 
 
 clamp.op = _clamp
 _clamp.public = clamp
+for _op in (_clamp_tmin, _clamp_tmax, _clamp_tboth):
+    _op.public = clamp
 clip = clamp
 
 

@@ -1,0 +1,73 @@
+"""Regression tests for disagreement classes the differential fuzzer found (docs/fuzzing.md):
+each compares with PyTorch and also pins an explicit expected value."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracegrad as tg
+
+
+def _f64(v, rg=False):
+    return tg.tensor(v, dtype=tg.float64, requires_grad=rg)
+
+
+# ------------------------------------------------------------------ clamp with tensor bounds
+# x == bound: the input gets the whole gradient (PyTorch's clamp_backward), not half
+_X, _LO, _HI = [0.0, 0.5, 2.0, -1.0], [0.0, 1.0, 0.0, -1.0], [0.0, 1.0, 1.0, -1.0]
+_G = [1.0, 2.0, 3.0, 4.0]
+_CASES = {  # kwargs -> (value, x.grad, min.grad, max.grad)
+    "min": ([0.0, 1.0, 2.0, -1.0], [1, 0, 3, 4], [0, 2, 0, 0], None),
+    "max": ([0.0, 0.5, 1.0, -1.0], [1, 2, 0, 4], None, [0, 0, 3, 0]),
+    "both": ([0.0, 1.0, 1.0, -1.0], [1, 0, 0, 4], [0, 0, 0, 0], [0, 0, 3, 0]),
+}
+
+
+def _clamp_run(lib, which, inplace):
+    x = lib.tensor(_X, dtype=lib.float64, requires_grad=True)
+    lo = lib.tensor(_LO, dtype=lib.float64, requires_grad=True)
+    hi = lib.tensor(_HI, dtype=lib.float64, requires_grad=True)
+    kw = {"min": {"min": lo}, "max": {"max": hi}, "both": {"min": lo, "max": hi}}[which]
+    y = (x * 1).clamp_(**kw) if inplace else x.clamp(**kw)
+    assert y.grad_fn.name() == "ClampBackward0"
+    y.backward(lib.tensor(_G, dtype=lib.float64))
+    grads = [None if t.grad is None else t.grad.numpy().tolist() for t in (x, lo, hi)]
+    return [y.detach().numpy().tolist()] + grads
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("which", sorted(_CASES))
+def test_clamp_with_tensor_bounds_at_the_bounds(which, inplace):
+    got = _clamp_run(tg, which, inplace)
+    assert got == [None if v is None else [float(e) for e in v] for v in _CASES[which]]
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("which", sorted(_CASES))
+def test_clamp_with_tensor_bounds_matches_torch(which, inplace):
+    torch = pytest.importorskip("torch")
+    assert _clamp_run(tg, which, inplace) == _clamp_run(torch, which, inplace)
+
+
+def test_clamp_with_min_above_max_gives_the_gradient_to_max():
+    x, lo, hi = _f64([0.5], True), _f64([1.0], True), _f64([0.0], True)
+    y = tg.clamp(x, lo, hi)
+    y.backward()
+    assert (y.item(), x.grad.item(), lo.grad.item(), hi.grad.item()) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_clamp_with_a_broadcast_tensor_bound_reduces_its_gradient():
+    x = _f64([[0.0, 1.0], [2.0, 3.0]], True)
+    b = _f64(1.0, True)
+    x.clamp(max=b).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 1.0], [0.0, 0.0]])
+    assert b.grad.item() == 2.0
+
+
+def test_clamp_mixing_a_tensor_and_a_number_bound_is_a_type_error():
+    x = _f64([1.0, 2.0])
+    with pytest.raises(TypeError, match="invalid combination of arguments"):
+        x.clamp(min=0.5, max=_f64(1.0))
+    with pytest.raises(TypeError, match="invalid combination of arguments"):
+        x.clamp_(min=_f64(0.5), max=2.0)
+    assert x.tolist() == [1.0, 2.0] and x._version == 0
