@@ -67,13 +67,6 @@ CHECKS = {
 
 KNOWN_OPEN: dict[str, str] = {
     # issue 9 item 1: views do not share storage or autograd metadata with their base
-    "inplace_view": "issue 9 item 1: an in-place op through a view is not seen by its base "
-                    "(values, gradients, grad_fn: CopySlices)",
-    "alias_no_grad": "issue 9 item 1: a view made under no_grad of a tensor that requires grad "
-                     "has requires_grad=False (PyTorch: True, a leaf)",
-    "trivial_views": "issue 9 item 1: t() of a tensor with < 2 dims returns the input itself "
-                     "(PyTorch: a view, TBackward0); flatten() of a 1-D tensor is a reshape "
-                     "(PyTorch: the input itself, so a leaf stays a leaf); so is flatten(d, d)",
     "version": "issue 9 item 1: views do not share their base's version counter; compiled "
                "in-place ops do not bump versions",
     # issue 9 item 2
@@ -85,10 +78,7 @@ KNOWN_OPEN: dict[str, str] = {
     # issue 9 item 3
     "invalid": "issue 9 item 3: invalid arguments that PyTorch refuses are accepted, or raise "
                "another type (view of a non-contiguous tensor, outer of 2-D, permute, ...)",
-    "scalar_where": "issue 9 item 3: where(c, 2.0, -1.0) is float64 (PyTorch: float32)",
     "alpha": "Tensor.sub / tracegrad.sub take no alpha= (TypeError; PyTorch: x - alpha * y)",
-    "std_zero": "std where the result is 0 (one element, or all equal): the gradient is NaN "
-                "(PyTorch: 0), a silent wrong gradient",
     "second_order_kinks": "create_graph=True through relu: the first gradient does not require "
                           "grad (PyTorch: it does, ThresholdBackwardBackward0), so a gradient "
                           "of it fails",
