@@ -82,7 +82,7 @@ def _binary_operands(g, name):
     return a, b
 
 
-@entry("arith", covers=list(ARITH) + ["add_scaled"], weight=4)
+@entry("arith", covers=list(ARITH) + ["add_scaled", "sub_scaled"], weight=4)
 def _arith(g):
     name = g.choice(ARITH)
     a, b = _binary_operands(g, name)

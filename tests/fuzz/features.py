@@ -78,7 +78,6 @@ KNOWN_OPEN: dict[str, str] = {
     # issue 9 item 3
     "invalid": "issue 9 item 3: invalid arguments that PyTorch refuses are accepted, or raise "
                "another type (view of a non-contiguous tensor, outer of 2-D, permute, ...)",
-    "alpha": "Tensor.sub / tracegrad.sub take no alpha= (TypeError; PyTorch: x - alpha * y)",
     "second_order_kinks": "create_graph=True through relu: the first gradient does not require "
                           "grad (PyTorch: it does, ThresholdBackwardBackward0), so a gradient "
                           "of it fails",

@@ -131,7 +131,7 @@ def test_where_of_two_python_floats_is_float32():
     assert_agrees("x0 = T.tensor([1.0, -1.0], dtype=T.float64)", "v0 = T.where(x0 > 0, 2.0, -1.0)")
 
 
-@known("alpha")
+# fixed (alpha): kept as a plain regression test
 def test_sub_with_alpha():
     assert_agrees("x0 = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)\n"
                   "x1 = T.tensor([0.5, -1.0], dtype=T.float64)",

@@ -71,3 +71,30 @@ def test_clamp_mixing_a_tensor_and_a_number_bound_is_a_type_error():
     with pytest.raises(TypeError, match="invalid combination of arguments"):
         x.clamp_(min=_f64(0.5), max=2.0)
     assert x.tolist() == [1.0, 2.0] and x._version == 0
+
+
+# ------------------------------------------------------------------ sub with alpha
+def _sub_alpha_run(lib, form):
+    x = lib.tensor([1.0, 2.0], dtype=lib.float64, requires_grad=True)
+    y = lib.tensor([0.5, -1.0], dtype=lib.float64, requires_grad=True)
+    v = {"method": lambda: x.sub(y, alpha=2), "function": lambda: lib.sub(x, y, alpha=2),
+         "subtract": lambda: lib.subtract(x, y, alpha=2),
+         "inplace": lambda: (x * 1).sub_(y, alpha=2)}[form]()
+    v.backward(lib.tensor([1.0, 3.0], dtype=lib.float64))
+    return v.grad_fn.name(), v.tolist(), x.grad.tolist(), y.grad.tolist()
+
+
+@pytest.mark.parametrize("form", ["method", "function", "subtract", "inplace"])
+def test_sub_with_alpha(form):
+    assert _sub_alpha_run(tg, form) == ("SubBackward0", [0.0, 4.0], [1.0, 3.0], [-2.0, -6.0])
+
+
+@pytest.mark.parametrize("form", ["method", "function", "subtract", "inplace"])
+def test_sub_with_alpha_matches_torch(form):
+    torch = pytest.importorskip("torch")
+    assert _sub_alpha_run(tg, form) == _sub_alpha_run(torch, form)
+
+
+def test_sub_of_integers_with_a_float_alpha_raises():
+    with pytest.raises(RuntimeError, match="alpha must not be a floating point number"):
+        tg.sub(tg.tensor([1]), tg.tensor([2]), alpha=1.5)

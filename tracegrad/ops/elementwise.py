@@ -62,7 +62,7 @@ def compare(name, impl, samples=BINARY_SAMPLES[:3]):
 
 # --------------------------------------------------------------------------- arithmetic
 _add = binary("add", jnp.add, (lambda g, x, y, *, out: g, lambda g, x, y, *, out: g))
-sub = binary("sub", jnp.subtract, (lambda g, x, y, *, out: g, lambda g, x, y, *, out: -g))
+_sub = binary("sub", jnp.subtract, (lambda g, x, y, *, out: g, lambda g, x, y, *, out: -g))
 mul = binary("mul", jnp.multiply, (lambda g, x, y, *, out: g * y, lambda g, x, y, *, out: g * x))
 div = binary("div", jnp.true_divide,
              (lambda g, x, y, *, out: g / y, lambda g, x, y, *, out: -g * x / (y * y)),
@@ -106,8 +106,32 @@ add.op = _add.op
 _add.op.public = _add
 
 
-def subtract(input, other, *, alpha=1):
-    return sub(input, mul(other, alpha) if alpha != 1 else other)
+def _sub_alpha(x, y, alpha):  # a sample call that runs on torch tensors too
+    return x.sub(y, alpha=alpha)
+
+
+# input - alpha * other as one op, as add's alpha (PyTorch: one SubBackward0 node)
+_sub_scaled = register(Op(
+    "sub_scaled", lambda x, y, alpha: x - alpha * y, promote="all", grad_name="SubBackward0",
+    aten="aten::sub",
+    vjp=(lambda g, x, y, alpha, *, out: g, lambda g, x, y, alpha, *, out: g * -alpha, None),
+    samples=[Sample((4,), (4,), Const(0.5), call=_sub_alpha),
+             Sample((2, 3), (3,), Const(-2.0), call=_sub_alpha),
+             Sample((3,), Const(1.5), Const(2.0), call=_sub_alpha)]))
+
+
+def sub(input, other, *, alpha=1):
+    """``input - alpha * other`` with broadcasting (as ``torch.sub``)."""
+    if alpha != 1:
+        _check_alpha(input, other, alpha)
+        return apply(_sub_scaled, input, other, alpha)
+    return _sub(input, other)
+
+
+_sub_scaled.public = sub
+sub.op = _sub.op
+_sub.op.public = _sub
+subtract = sub
 
 
 multiply, divide, negative, true_divide = mul, div, neg, div
