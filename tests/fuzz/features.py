@@ -70,9 +70,6 @@ KNOWN_OPEN: dict[str, str] = {
     "version": "issue 9 item 1: views do not share their base's version counter; compiled "
                "in-place ops do not bump versions",
     # issue 9 item 2
-    "dim_on_0d": "issue 9 item 2: dim=0 / dim=-1 on a 0-d tensor raises jax's error; "
-                 "nonzero() of a 0-d tensor raises numpy's ValueError; sum_to_size(()) of a 0-d "
-                 "tensor returns the input (PyTorch: a new tensor, SumBackward0)",
     "requires_grad_inside": "compiled: requires_grad_() on a fresh tensor inside a compiled "
                             "function is lost (the output has requires_grad=False)",
     # issue 9 item 3

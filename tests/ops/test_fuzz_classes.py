@@ -98,3 +98,37 @@ def test_sub_with_alpha_matches_torch(form):
 def test_sub_of_integers_with_a_float_alpha_raises():
     with pytest.raises(RuntimeError, match="alpha must not be a floating point number"):
         tg.sub(tg.tensor([1]), tg.tensor([2]), alpha=1.5)
+
+
+# ------------------------------------------------------------------ 0-d tensors as one element
+@pytest.mark.parametrize("value, n", [(1.5, 1), (0.0, 0)])
+def test_nonzero_of_a_0d_tensor(value, n):
+    t = tg.tensor(value)
+    assert tuple(t.nonzero().shape) == (n, 0) and t.nonzero().dtype is tg.int64
+    (idx,) = t.nonzero(as_tuple=True)
+    assert idx.tolist() == [0] * n and idx.dtype is tg.int64
+    torch = pytest.importorskip("torch")
+    assert tuple(torch.tensor(value).nonzero().shape) == (n, 0)
+    assert torch.tensor(value).nonzero(as_tuple=True)[0].tolist() == idx.tolist()
+
+
+@pytest.mark.parametrize("shape", [(), (2, 3)])
+def test_sum_to_size_of_nothing_is_a_full_sum(shape):
+    x = tg.ones(shape, dtype=tg.float64, requires_grad=True)
+    y = x.sum_to_size(())
+    assert y is not x and not y.is_leaf and y.grad_fn.name() == "SumBackward0"
+    y.backward()
+    assert y.item() == float(np.prod(shape)) and x.grad.tolist() == np.ones(shape).tolist()
+    torch = pytest.importorskip("torch")
+    assert torch.ones(shape, requires_grad=True).sum_to_size(()).grad_fn.name() == "SumBackward0"
+
+
+# ------------------------------------------------------------------ grad_fn class names
+@pytest.mark.parametrize("call, name", [(lambda x: x.sum(0), "SumBackward1"),
+                                        (lambda x: x.sum(), "SumBackward0"),
+                                        (lambda x: x.amax(), "AmaxBackward0")])
+def test_grad_fn_class_is_named_after_the_node(call, name):
+    x = tg.tensor([[1.0, 2.0]], dtype=tg.float64, requires_grad=True)
+    assert type(call(x).grad_fn).__name__ == name == call(x).grad_fn.name()
+    torch = pytest.importorskip("torch")
+    assert type(call(torch.tensor([[1.0, 2.0]], requires_grad=True)).grad_fn).__name__ == name

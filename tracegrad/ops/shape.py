@@ -59,6 +59,8 @@ _sum_to = register(Op("sum_to_size", _sum_to_impl, grad_name="SumToSizeBackward0
 
 def sum_to_size(input, *size):
     shape = _size_args(size)
+    if not shape:  # PyTorch's sum_to: to () is a full sum (SumBackward0), even of a 0-d tensor
+        return input.sum()  # (the Tensor method: reduction.py imports this module)
     if tuple(input.shape) == shape:
         return input
     return apply(_sum_to, input, shape=shape)
