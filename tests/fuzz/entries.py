@@ -47,7 +47,7 @@ class Rejected(Exception):
 # ====================================================================== the entries
 # Each entry draws one step (or returns False when nothing in scope fits).
 
-@entry("unary", covers=UNARY, weight=3)
+@entry("unary", covers=UNARY + ["threshold_backward"], weight=3)  # (relu's gradient)
 def _unary(g):
     name = g.choice(UNARY)
     positive = name in POSITIVE or name == "pow"

@@ -75,9 +75,6 @@ KNOWN_OPEN: dict[str, str] = {
     # issue 9 item 3
     "invalid": "issue 9 item 3: invalid arguments that PyTorch refuses are accepted, or raise "
                "another type (view of a non-contiguous tensor, outer of 2-D, permute, ...)",
-    "second_order_kinks": "create_graph=True through relu: the first gradient does not require "
-                          "grad (PyTorch: it does, ThresholdBackwardBackward0), so a gradient "
-                          "of it fails",
     # issue 9 item 4: compiled differs from eager
     "hooks": "autograd.grad w.r.t. a hooked non-leaf and its leaf returns the non-leaf's "
              "gradient after its hook (PyTorch: before it), eager and compiled",

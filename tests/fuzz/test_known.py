@@ -158,7 +158,7 @@ def test_std_of_equal_values_has_a_zero_gradient():
                   "v0 = x0.std()", "v0.backward()")
 
 
-@known("second_order_kinks")
+# fixed (second_order_kinks): kept as a plain regression test
 def test_relu_gradient_under_create_graph_requires_grad():
     assert_agrees("x0 = T.tensor([0.5, -1.0], dtype=T.float64, requires_grad=True)",
                   "v0 = T.relu(x0)",

@@ -132,3 +132,37 @@ def test_grad_fn_class_is_named_after_the_node(call, name):
     assert type(call(x).grad_fn).__name__ == name == call(x).grad_fn.name()
     torch = pytest.importorskip("torch")
     assert type(call(torch.tensor([[1.0, 2.0]], requires_grad=True)).grad_fn).__name__ == name
+
+
+# ------------------------------------------------------------------ create_graph through kinks
+def _relu_second_order(lib):
+    x = lib.tensor([0.5, -1.0, 0.0, float("nan")], dtype=lib.float64, requires_grad=True)
+    w = lib.tensor([1.0, 2.0, 3.0, 4.0], dtype=lib.float64, requires_grad=True)
+    (g,) = lib.autograd.grad([lib.relu(x)], [x], grad_outputs=[w], create_graph=True)
+    gx, gw = lib.autograd.grad(g.sum(), [x, w])
+    return g.tolist(), g.requires_grad, type(g.grad_fn).__name__, gx.tolist(), gw.tolist()
+
+
+def test_relu_gradient_under_create_graph_has_history():
+    g, rg, name, gx, gw = _relu_second_order(tg)
+    assert (g, rg, name) == ([1.0, 0.0, 0.0, 4.0], True, "ThresholdBackwardBackward0")
+    assert gx == [0.0] * 4 and gw == [1.0, 0.0, 0.0, 1.0]  # NaN > 0 keeps the gradient
+
+
+def test_relu_gradient_under_create_graph_matches_torch():
+    torch = pytest.importorskip("torch")
+    assert _relu_second_order(tg) == _relu_second_order(torch)
+
+
+@pytest.mark.parametrize("name", ["abs", "clamp", "maximum", "amax"])
+def test_kink_gradients_under_create_graph_have_torch_history(name):
+    torch = pytest.importorskip("torch")
+    fns = {"abs": lambda lib, x: lib.abs(x), "clamp": lambda lib, x: x.clamp(-0.5, 0.5),
+           "maximum": lambda lib, x: lib.maximum(x, x * 0), "amax": lambda lib, x: x.amax()}
+
+    def run(lib):
+        x = lib.tensor([0.5, -1.0, 0.0], dtype=lib.float64, requires_grad=True)
+        v = fns[name](lib, x)
+        (g,) = lib.autograd.grad([v], [x], grad_outputs=[lib.ones_like(v)], create_graph=True)
+        return g.tolist(), g.requires_grad, g.grad_fn is None
+    assert run(tg) == run(torch)

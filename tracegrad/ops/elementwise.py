@@ -174,8 +174,31 @@ cos = unary("cos", jnp.cos, lambda g, x, *, out: -g * sin(x))
 tanh = unary("tanh", jnp.tanh, lambda g, x, *, out: g * (1 - out * out))
 # sigmoid has its own impl and rule (not 1/(1+exp(-x))) for stability at large |x|
 sigmoid = unary("sigmoid", jax.nn.sigmoid, lambda g, x, *, out: g * out * (1 - out))
-relu = unary("relu", jax.nn.relu, lambda g, x, *, out: g * (out > 0), promote=None,
+# relu's gradient is PyTorch's threshold_backward(g, out, 0): an op itself, so under
+# create_graph the first gradient has history (ThresholdBackwardBackward0) as PyTorch's
+relu = unary("relu", jax.nn.relu, lambda g, x, *, out: threshold_backward(g, out), promote=None,
              domain=(-2.0, 2.0), twice_differentiable=False)
+
+
+def _threshold_backward_impl(g, x):
+    return jnp.where(x <= 0, jnp.zeros((), g.dtype), g)  # (NaN > 0 keeps the gradient, as PyTorch)
+
+
+_threshold_backward = register(Op(
+    "threshold_backward", _threshold_backward_impl, promote=None,
+    grad_name="ThresholdBackwardBackward0",
+    vjp=(lambda g2, g, x, *, out: threshold_backward(g2, x),
+         lambda g2, g, x, *, out: _creation.zeros_like(x)),  # PyTorch: zeros_like(grad)
+    samples=[Sample((4,), (4,)), Sample((2, 3), (2, 3))]))
+
+
+def threshold_backward(grad_output, input):  # noqa: A002
+    """``grad_output`` where ``input > 0``, else 0 (relu's gradient, as aten's threshold_backward
+    with threshold 0)."""
+    return apply(_threshold_backward, grad_output, input)
+
+
+_threshold_backward.public = threshold_backward
 abs = unary("abs", jnp.abs, lambda g, x, *, out: g * sign(x), promote=None,  # noqa: A001
             twice_differentiable=False)
 sign = unary("sign", jnp.sign, lambda g, x, *, out: g * 0, promote=None)
