@@ -166,3 +166,28 @@ def test_kink_gradients_under_create_graph_have_torch_history(name):
         (g,) = lib.autograd.grad([v], [x], grad_outputs=[lib.ones_like(v)], create_graph=True)
         return g.tolist(), g.requires_grad, g.grad_fn is None
     assert run(tg) == run(torch)
+
+
+# ------------------------------------------------------------------ narrow's argument checks
+_NARROW = [((0, 1, 5), RuntimeError, r"start \(1\) \+ length \(5\) exceeds dimension size \(4\)\."),
+           ((0, 5, 0), IndexError, r"start out of range \(expected to be in range of \[-4, 4\], but got 5\)"),
+           ((0, -5, 1), IndexError, r"start out of range .* but got -5\)"),
+           ((0, 1, -1), RuntimeError, r"narrow\(\): length must be non-negative\.")]
+
+
+@pytest.mark.parametrize("args, exc, msg", _NARROW)
+def test_narrow_out_of_range_raises_as_torch(args, exc, msg):
+    # a slice would clamp these silently (x.narrow(0, 1, 5) gave [1, 2, 3])
+    with pytest.raises(exc, match=msg):
+        tg.arange(4.0).narrow(*args)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(exc, match=msg):
+        torch.arange(4.0).narrow(*args)
+
+
+def test_narrow_of_a_0d_tensor_raises_and_in_range_narrows_agree():
+    with pytest.raises(RuntimeError, match=r"narrow\(\) cannot be applied to a 0-dim tensor\."):
+        tg.tensor(2.0).narrow(0, 1, 3)
+    x = tg.arange(4.0)
+    assert x.narrow(0, -1, 1).tolist() == [3.0] and x.narrow(0, 4, 0).tolist() == []
+    assert x.narrow(-1, -2, 2).tolist() == [2.0, 3.0]
