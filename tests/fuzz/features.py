@@ -67,14 +67,12 @@ CHECKS = {
 
 KNOWN_OPEN: dict[str, str] = {
     # issue 9 item 1: views do not share storage or autograd metadata with their base
-    "version": "issue 9 item 1: views do not share their base's version counter; compiled "
-               "in-place ops do not bump versions",
+    "version": "issue 9 item 1: compiled in-place ops do not bump versions (views share their "
+               "base's version counter now)",
     # issue 9 item 2
     "requires_grad_inside": "compiled: requires_grad_() on a fresh tensor inside a compiled "
                             "function is lost (the output has requires_grad=False)",
     # issue 9 item 3
-    "invalid": "issue 9 item 3: invalid arguments that PyTorch refuses are accepted, or raise "
-               "another type (view of a non-contiguous tensor, outer of 2-D, permute, ...)",
     # issue 9 item 4: compiled differs from eager
     "hooks": "autograd.grad w.r.t. a hooked non-leaf and its leaf returns the non-leaf's "
              "gradient after its hook (PyTorch: before it), eager and compiled",
@@ -89,8 +87,10 @@ KNOWN_OPEN: dict[str, str] = {
                      "a value that does) raises NotImplementedError (eager: works); an in-place "
                      "change of an input before an exception in the body is lost (eager: kept)",
     # issue 9 item 7
-    "grad_fn_name": "issue 9 item 7: grad_fn names (MseLossBackward0, TBackward0, ...) and "
-                    "classes (OpBackward for ops named by a function)",
+    "grad_fn_name": "issue 9 item 7: grad_fn names and classes: chunk/split/unbind nodes are "
+                    "SliceBackward0 objects (PyTorch: SplitBackward0, UnbindBackward0), "
+                    "sum_to_size is SumToSizeBackward0 (PyTorch: SumBackward1 / ViewBackward0), "
+                    "matmul with a 1-D operand",
 }
 
 
