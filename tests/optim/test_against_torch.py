@@ -165,7 +165,9 @@ def test_lbfgs_matches_torch():
 
         for _ in range(4):
             a, b = opt.step(closure), topt.step(tclosure)
-            assert math.isclose(a.item(), b.item(), rel_tol=1e-4)
+            # float32 rounding (XLA's kernels vs torch's) grows through L-BFGS's curvature
+            # pairs and line search; the parameters below are held to the same 1e-3
+            assert math.isclose(a.item(), b.item(), rel_tol=1e-3)
         s, ts = opt.state[next(iter(model.parameters()))], topt.state[next(iter(twin.parameters()))]
         assert s["func_evals"] == ts["func_evals"] and s["n_iter"] == ts["n_iter"]
         for p, q in zip(model.parameters(), twin.parameters()):
