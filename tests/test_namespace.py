@@ -10,7 +10,8 @@ import pytest
 import tracegrad as tg
 
 ROOT = pathlib.Path(tg.__file__).parent
-SUBPACKAGES = {"autograd", "compiler", "func", "ir", "nn", "ops", "optim", "profiler"}
+SUBPACKAGES = {"autograd", "compiler", "func", "ir", "nn", "ops", "optim", "profiler",
+               "serialization", "utils"}
 LEAKS = ["jax", "jnp", "np", "D", "REG", "REGISTRY", "unary", "binary", "compare", "predicate",
          "Op", "Sample", "Const", "apply", "apply_inplace", "register", "annotations",
          "elementwise", "reduction", "shape", "indexing", "linalg", "nn_ops", "C", "STATE"]

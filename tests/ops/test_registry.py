@@ -220,10 +220,13 @@ def test_vjp_matches_finite_differences(op, i, sample, monkeypatch):
 # ----------------------------------------------------------------------------- PyTorch
 def _torch_fn(torch, op, sample):
     """The PyTorch function for this sample, or None: ``torch.<public name>`` for a direct call,
-    or the sample's own ``call`` when it only uses tensor methods and operators."""
+    (else ``torch.nn.functional.<name>``, where the layers' ops live), or the sample's own
+    ``call`` when it only uses tensor methods and operators."""
     if sample.call is None:
         name = getattr(op.public, "__name__", "")
-        return getattr(torch, name, None) if name.isidentifier() else None
+        if not name.isidentifier():
+            return None
+        return getattr(torch, name, None) or getattr(torch.nn.functional, name, None)
     return sample.call
 
 

@@ -13,9 +13,10 @@ from .elementwise import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwis
                           square, sub, tanh, where)
 from .indexing import gather, getitem, index_select, nonzero, setitem
 from .linalg import bmm, dot, matmul, mm, mv, outer
-from .nn_ops import linear, linear_wgrad
+from .nn_ops import addmm, linear, linear_wgrad
 from .conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, convolution  # noqa: F401
 from . import pool as _pool  # noqa: F401  (registers the pooling and padding ops)
+from .pool import adaptive_avg_pool1d, avg_pool1d, max_pool1d, max_pool1d_with_indices, max_pool2d  # noqa: F401
 from . import normalization as _normalization  # noqa: F401
 from .math import (arctan2, atan2, ceil, erf, erfc, fix, floor, fmax, fmin, frac, hypot, lerp,  # noqa: F401
                    round, trunc)
@@ -49,7 +50,13 @@ __all__ = ["abs", "absolute", "add", "amax", "amin", "argmax", "argmin", "bitwis
            "reshape", "rsqrt", "sigmoid", "sign", "sin", "softmax", "split", "sqrt",
            "square", "squeeze", "stack", "std", "sub", "subtract", "sum", "swapaxes",
            "t", "tanh", "transpose", "true_divide", "unbind", "unflatten", "unsqueeze",
-           "var", "where", "as_strided", "diagonal", "select"]
+           "var", "where", "as_strided", "diagonal", "select",
+           # the ops of conv.py, pool.py, math.py and array.py PyTorch has at its top level
+           "adaptive_avg_pool1d", "all", "allclose", "any", "arctan2", "atan2", "avg_pool1d",
+           "ceil", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "convolution",
+           "cumsum", "equal", "erf", "erfc", "fix", "flip", "floor", "fmax", "fmin", "frac",
+           "hypot", "isclose", "lerp", "masked_fill", "max_pool1d", "max_pool1d_with_indices",
+           "max_pool2d", "roll", "round", "tril", "triu", "trunc", "addmm"]
 
 
 def _swap(f):  # (add and mul keep self first, as PyTorch's 2 * x is x.mul(2))
@@ -175,7 +182,7 @@ def _install_surface():
         setattr(Tensor, name + "_", _inplace_of(_math_ops.METHODS[name]))
     for name, fn in _array_ops.INPLACE_METHODS.items():
         setattr(Tensor, name, fn)
-    for fn in (logical_xor, bitwise_and, bitwise_or, bitwise_xor, bitwise_not):
+    for fn in (logical_xor, bitwise_and, bitwise_or, bitwise_xor, bitwise_not, addmm):
         setattr(Tensor, fn.__name__, fn)
 
 

@@ -13,7 +13,7 @@ from ._registry import Const, Op, Sample, apply, apply_inplace, register
 from .elementwise import abs as _abs, isfinite, isnan, where
 
 __all__ = ["tril", "triu", "flip", "roll", "cumsum", "masked_fill", "all", "any", "isclose",
-           "allclose", "equal", "METHODS", "INPLACE"]
+           "allclose", "equal", "METHODS", "INPLACE_METHODS"]
 
 
 def _public(op, fn):
