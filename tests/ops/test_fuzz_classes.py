@@ -191,3 +191,17 @@ def test_narrow_of_a_0d_tensor_raises_and_in_range_narrows_agree():
     x = tg.arange(4.0)
     assert x.narrow(0, -1, 1).tolist() == [3.0] and x.narrow(0, 4, 0).tolist() == []
     assert x.narrow(-1, -2, 2).tolist() == [2.0, 3.0]
+
+
+@pytest.mark.parametrize("pos", [0, 1])
+def test_cat_of_a_0d_tensor_raises_as_torch(pos):
+    msg = rf"zero-dimensional tensor \(at position {pos}\) cannot be concatenated"
+    parts = [tg.tensor([1.0]), tg.tensor([2.0])]
+    parts[pos] = tg.tensor(3.0)
+    with pytest.raises(RuntimeError, match=msg):
+        tg.cat(parts)
+    torch = pytest.importorskip("torch")
+    tparts = [torch.tensor([1.0]), torch.tensor([2.0])]
+    tparts[pos] = torch.tensor(3.0)
+    with pytest.raises(RuntimeError, match=msg):
+        torch.cat(tparts)

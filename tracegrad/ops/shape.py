@@ -344,6 +344,9 @@ _cat = register(Op("cat", lambda *xs, dim, sizes: jnp.concatenate(xs, axis=dim),
 
 def cat(tensors, dim=0):
     """Concatenate tensors along ``dim`` (as ``torch.cat``)."""
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or list(tensors)
     if not tensors:
         raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
