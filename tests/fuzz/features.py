@@ -66,6 +66,9 @@ CHECKS = {
 }
 
 KNOWN_OPEN: dict[str, str] = {
+    "alias_no_grad": "issue 9 item 1: backward from a view made under no_grad of a tensor that "
+                     "requires grad runs (PyTorch: the view is a leaf with no grad accumulator, "
+                     "so backward raises 'element 0 of tensors does not require grad')",
     # issue 9 item 1: views do not share storage or autograd metadata with their base
     "version": "issue 9 item 1: compiled in-place ops do not bump versions (views share their "
                "base's version counter now)",

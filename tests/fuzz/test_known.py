@@ -61,6 +61,12 @@ def test_an_empty_slice_made_under_no_grad_requires_grad():
     assert_agrees("x0 = T.tensor([1.0, 2.0], dtype=T.float64, requires_grad=True)",
                   "with T.no_grad():\n    v0 = x0[1:1]")
 
+@known("alias_no_grad")
+def test_backward_from_a_view_made_under_no_grad_raises():
+    assert_agrees("x0 = T.tensor([-1.0], dtype=T.float64, requires_grad=True)",
+                  "with T.no_grad():\n    v0 = x0.expand(-1)", "v0.backward(W(v0))")
+
+
 
 # fixed (trivial_views): kept as a plain regression test
 def test_t_of_a_0d_tensor_is_a_view_with_TBackward0():
