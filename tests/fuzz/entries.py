@@ -47,7 +47,7 @@ class Rejected(Exception):
 # ====================================================================== the entries
 # Each entry draws one step (or returns False when nothing in scope fits).
 
-@entry("unary", covers=UNARY, weight=3)
+@entry("unary", covers=UNARY + ["threshold_backward"], weight=3)  # (relu's gradient)
 def _unary(g):
     name = g.choice(UNARY)
     positive = name in POSITIVE or name == "pow"
@@ -82,7 +82,7 @@ def _binary_operands(g, name):
     return a, b
 
 
-@entry("arith", covers=list(ARITH) + ["add_scaled"], weight=4)
+@entry("arith", covers=list(ARITH) + ["add_scaled", "sub_scaled"], weight=4)
 def _arith(g):
     name = g.choice(ARITH)
     a, b = _binary_operands(g, name)
@@ -173,7 +173,8 @@ def _where(g):
     return g.emit("where", f"{o} = {form}", tuple(n for n in (c, x, y) if n and n in form), (o,))
 
 
-@entry("clamp", covers=["clamp"], weight=1.5)
+@entry("clamp", covers=["clamp", "clamp_tensor_min", "clamp_tensor_max", "clamp_tensor"],
+       weight=1.5)
 def _clamp(g):
     a = g.operand()
     vals = g.t(a).detach().flatten().tolist()
@@ -188,6 +189,11 @@ def _clamp(g):
         if b:
             forms = [f"T.clamp({a}, min={b})", f"{a}.clamp(max={b})"]
             reads = (a, b)
+            c = g.pick(lambda t: g.compatible(g.t(a), t) and g.compatible(g.t(b), t)
+                       and t.dtype == g.t(a).dtype)
+            if c:
+                forms += [f"{a}.clamp({b}, {c})", f"T.clamp({a}, min={c}, max={b})"]
+                reads = (a, b, c)
     return g.emit("clamp", f"{o} = {g.choice(forms)}", reads, (o,))
 
 

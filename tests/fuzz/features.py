@@ -66,35 +66,16 @@ CHECKS = {
 }
 
 KNOWN_OPEN: dict[str, str] = {
+    "alias_no_grad": "issue 9 item 1: backward from a view made under no_grad of a tensor that "
+                     "requires grad runs (PyTorch: the view is a leaf with no grad accumulator, "
+                     "so backward raises 'element 0 of tensors does not require grad')",
     # issue 9 item 1: views do not share storage or autograd metadata with their base
-    "inplace_view": "issue 9 item 1: an in-place op through a view is not seen by its base "
-                    "(values, gradients, grad_fn: CopySlices)",
-    "alias_no_grad": "issue 9 item 1: a view made under no_grad of a tensor that requires grad "
-                     "has requires_grad=False (PyTorch: True, a leaf)",
-    "trivial_views": "issue 9 item 1: t() of a tensor with < 2 dims returns the input itself "
-                     "(PyTorch: a view, TBackward0); flatten() of a 1-D tensor is a reshape "
-                     "(PyTorch: the input itself, so a leaf stays a leaf); so is flatten(d, d)",
-    "version": "issue 9 item 1: views do not share their base's version counter; compiled "
-               "in-place ops do not bump versions",
+    "version": "issue 9 item 1: compiled in-place ops do not bump versions (views share their "
+               "base's version counter now)",
     # issue 9 item 2
-    "dim_on_0d": "issue 9 item 2: dim=0 / dim=-1 on a 0-d tensor raises jax's error; "
-                 "nonzero() of a 0-d tensor raises numpy's ValueError; sum_to_size(()) of a 0-d "
-                 "tensor returns the input (PyTorch: a new tensor, SumBackward0)",
     "requires_grad_inside": "compiled: requires_grad_() on a fresh tensor inside a compiled "
                             "function is lost (the output has requires_grad=False)",
     # issue 9 item 3
-    "invalid": "issue 9 item 3: invalid arguments that PyTorch refuses are accepted, or raise "
-               "another type (view of a non-contiguous tensor, outer of 2-D, permute, ...)",
-    "scalar_where": "issue 9 item 3: where(c, 2.0, -1.0) is float64 (PyTorch: float32)",
-    "alpha": "Tensor.sub / tracegrad.sub take no alpha= (TypeError; PyTorch: x - alpha * y)",
-    "clamp_tensor": "clamp(x, min=t) / clamp(x, max=t) with x equal to the bound: tracegrad "
-                    "composes maximum/minimum, which split the gradient half and half; PyTorch "
-                    "gives all of it to x (a silent wrong gradient, eager and compiled)",
-    "std_zero": "std where the result is 0 (one element, or all equal): the gradient is NaN "
-                "(PyTorch: 0), a silent wrong gradient",
-    "second_order_kinks": "create_graph=True through relu: the first gradient does not require "
-                          "grad (PyTorch: it does, ThresholdBackwardBackward0), so a gradient "
-                          "of it fails",
     # issue 9 item 4: compiled differs from eager
     "hooks": "autograd.grad w.r.t. a hooked non-leaf and its leaf returns the non-leaf's "
              "gradient after its hook (PyTorch: before it), eager and compiled",
@@ -109,8 +90,10 @@ KNOWN_OPEN: dict[str, str] = {
                      "a value that does) raises NotImplementedError (eager: works); an in-place "
                      "change of an input before an exception in the body is lost (eager: kept)",
     # issue 9 item 7
-    "grad_fn_name": "issue 9 item 7: grad_fn names (MseLossBackward0, TBackward0, ...) and "
-                    "classes (OpBackward for ops named by a function)",
+    "grad_fn_name": "issue 9 item 7: grad_fn names and classes: chunk/split/unbind nodes are "
+                    "SliceBackward0 objects (PyTorch: SplitBackward0, UnbindBackward0), "
+                    "sum_to_size is SumToSizeBackward0 (PyTorch: SumBackward1 / ViewBackward0), "
+                    "matmul with a 1-D operand",
 }
 
 

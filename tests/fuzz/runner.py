@@ -47,7 +47,8 @@ def _dtype_name(d):
 def _array(lib, t):
     t = t.detach()
     if lib.__name__ == "torch":
-        t = t.cpu().resolve_conj().resolve_neg()
+        # force: a gradient may be one of PyTorch's ZeroTensors (its values are zeros)
+        return np.array(t.cpu().resolve_conj().resolve_neg().numpy(force=True), copy=True)
     return np.array(t.numpy(), copy=True)
 
 

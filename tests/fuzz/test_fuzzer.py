@@ -41,7 +41,7 @@ def test_generation_is_deterministic_for_a_seed():
 
 def test_programs_draw_every_family():
     labels = set()
-    for k in range(250):
+    for k in range(300):  # (gather is rare: the first one is program 272 of seed 11)
         labels |= set(generator.generate((11, k), select(), torch).labels())
     for want in ["exp", "log", "relu", "abs", "mul", "div", "pow", "maximum", "where", "clamp",
                  "sum", "mean", "amax", "max(dim)", "argmax", "var", "softmax", "logsumexp",

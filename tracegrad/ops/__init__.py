@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import _registry
 from ._registry import REGISTRY as REG, Op, apply, apply_inplace, register  # noqa: F401
 from .elementwise import *  # noqa: F401,F403
-from .elementwise import _add_scaled, _check_alpha
+from .elementwise import _add_scaled, _check_alpha, _clamp_tensor_args, _sub_scaled
 from .elementwise import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, clamp,
                           cos, div, eq, exp, expm1, ge, gt, isfinite, isnan, le, log, log1p,
                           logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum,
@@ -81,6 +81,9 @@ def _inplace_of(f, scaled=None):
 def _clamp_(self, min=None, max=None):  # noqa: A002
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        op, bounds = _clamp_tensor_args(min, max)
+        return apply_inplace(op, self, *bounds)
     return apply_inplace(clamp.op, self, min=min, max=max)
 
 
@@ -151,7 +154,7 @@ def _install():
         __abs__=abs, __eq__=eq, __ne__=ne, __lt__=lt, __le__=le, __gt__=gt, __ge__=ge,
         __and__=bitwise_and, __or__=bitwise_or, __xor__=bitwise_xor, __invert__=bitwise_not,
         __rand__=_swap(bitwise_and), __ror__=_swap(bitwise_or),
-        add_=_inplace_of(add, _add_scaled), sub_=_inplace_of(sub), mul_=_inplace_of(mul), div_=_inplace_of(div),
+        add_=_inplace_of(add, _add_scaled), sub_=_inplace_of(sub, _sub_scaled), mul_=_inplace_of(mul), div_=_inplace_of(div),
         pow_=_inplace_of(pow), exp_=_inplace_of(exp), neg_=_inplace_of(neg),
         sigmoid_=_inplace_of(sigmoid), tanh_=_inplace_of(tanh), relu_=_inplace_of(relu),
         sqrt_=_inplace_of(sqrt), abs_=_inplace_of(abs), clamp_=_clamp_,

@@ -156,7 +156,7 @@ class Op:
     def node_class(self):
         if self._node_cls is None:
             self._node_cls = type(self.grad_name if isinstance(self.grad_name, str) else "OpBackward",
-                                  (OpNode,), {"__slots__": ()})
+                                  (OpNode,), {"__slots__": ()})  # (a named call's: _named_node_class)
         return self._node_cls
 
     def tolerance(self, default):
@@ -551,14 +551,19 @@ def _mixed_device(op, a, b):
 
 def _attach_node(op, args, params, out, needs):
     Tensor = _Tensor
-    cls = op._node_cls or op.node_class()
+    gn = op.grad_name
+    if gn.__class__ is str:
+        named = None
+        cls = op._node_cls or op.node_class()
+    else:  # a name chosen by the call (SumBackward0/1): the node's class is named after it
+        named = gn(params, args)
+        cls = _NAMED_NODE_CLS.get(named) or _named_node_class(named)
     node = cls.__new__(cls)
     Node.__init__(node, tuple([_edge(a) if isinstance(a, Tensor) else _NO_EDGE for a in args]))
     node.op = op
     node.params = params
     node._freed = False
-    gn = op.grad_name
-    node._named = None if gn.__class__ is str else gn(params, args)
+    node._named = named
     key = tuple(needs)
     plan = op._save_plans.get(key)
     if plan is None:
@@ -573,6 +578,12 @@ def _attach_node(op, args, params, out, needs):
 
 
 _NO_EDGE = (None, 0)
+_NAMED_NODE_CLS = {}  # grad_fn name -> OpNode subclass, for ops whose grad_name is a function
+
+
+def _named_node_class(name):
+    cls = _NAMED_NODE_CLS[name] = type(name, (OpNode,), {"__slots__": ()})
+    return cls
 
 
 def _save_plan(op, needs, nargs):

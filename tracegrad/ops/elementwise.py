@@ -62,7 +62,7 @@ def compare(name, impl, samples=BINARY_SAMPLES[:3]):
 
 # --------------------------------------------------------------------------- arithmetic
 _add = binary("add", jnp.add, (lambda g, x, y, *, out: g, lambda g, x, y, *, out: g))
-sub = binary("sub", jnp.subtract, (lambda g, x, y, *, out: g, lambda g, x, y, *, out: -g))
+_sub = binary("sub", jnp.subtract, (lambda g, x, y, *, out: g, lambda g, x, y, *, out: -g))
 mul = binary("mul", jnp.multiply, (lambda g, x, y, *, out: g * y, lambda g, x, y, *, out: g * x))
 div = binary("div", jnp.true_divide,
              (lambda g, x, y, *, out: g / y, lambda g, x, y, *, out: -g * x / (y * y)),
@@ -106,8 +106,32 @@ add.op = _add.op
 _add.op.public = _add
 
 
-def subtract(input, other, *, alpha=1):
-    return sub(input, mul(other, alpha) if alpha != 1 else other)
+def _sub_alpha(x, y, alpha):  # a sample call that runs on torch tensors too
+    return x.sub(y, alpha=alpha)
+
+
+# input - alpha * other as one op, as add's alpha (PyTorch: one SubBackward0 node)
+_sub_scaled = register(Op(
+    "sub_scaled", lambda x, y, alpha: x - alpha * y, promote="all", grad_name="SubBackward0",
+    aten="aten::sub",
+    vjp=(lambda g, x, y, alpha, *, out: g, lambda g, x, y, alpha, *, out: g * -alpha, None),
+    samples=[Sample((4,), (4,), Const(0.5), call=_sub_alpha),
+             Sample((2, 3), (3,), Const(-2.0), call=_sub_alpha),
+             Sample((3,), Const(1.5), Const(2.0), call=_sub_alpha)]))
+
+
+def sub(input, other, *, alpha=1):
+    """``input - alpha * other`` with broadcasting (as ``torch.sub``)."""
+    if alpha != 1:
+        _check_alpha(input, other, alpha)
+        return apply(_sub_scaled, input, other, alpha)
+    return _sub(input, other)
+
+
+_sub_scaled.public = sub
+sub.op = _sub.op
+_sub.op.public = _sub
+subtract = sub
 
 
 multiply, divide, negative, true_divide = mul, div, neg, div
@@ -150,8 +174,31 @@ cos = unary("cos", jnp.cos, lambda g, x, *, out: -g * sin(x))
 tanh = unary("tanh", jnp.tanh, lambda g, x, *, out: g * (1 - out * out))
 # sigmoid has its own impl and rule (not 1/(1+exp(-x))) for stability at large |x|
 sigmoid = unary("sigmoid", jax.nn.sigmoid, lambda g, x, *, out: g * out * (1 - out))
-relu = unary("relu", jax.nn.relu, lambda g, x, *, out: g * (out > 0), promote=None,
+# relu's gradient is PyTorch's threshold_backward(g, out, 0): an op itself, so under
+# create_graph the first gradient has history (ThresholdBackwardBackward0) as PyTorch's
+relu = unary("relu", jax.nn.relu, lambda g, x, *, out: threshold_backward(g, out), promote=None,
              domain=(-2.0, 2.0), twice_differentiable=False)
+
+
+def _threshold_backward_impl(g, x):
+    return jnp.where(x <= 0, jnp.zeros((), g.dtype), g)  # (NaN > 0 keeps the gradient, as PyTorch)
+
+
+_threshold_backward = register(Op(
+    "threshold_backward", _threshold_backward_impl, promote=None,
+    grad_name="ThresholdBackwardBackward0",
+    vjp=(lambda g2, g, x, *, out: threshold_backward(g2, x),
+         lambda g2, g, x, *, out: _creation.zeros_like(x)),  # PyTorch: zeros_like(grad)
+    samples=[Sample((4,), (4,)), Sample((2, 3), (2, 3))]))
+
+
+def threshold_backward(grad_output, input):  # noqa: A002
+    """``grad_output`` where ``input > 0``, else 0 (relu's gradient, as aten's threshold_backward
+    with threshold 0)."""
+    return apply(_threshold_backward, grad_output, input)
+
+
+_threshold_backward.public = threshold_backward
 abs = unary("abs", jnp.abs, lambda g, x, *, out: g * sign(x), promote=None,  # noqa: A001
             twice_differentiable=False)
 sign = unary("sign", jnp.sign, lambda g, x, *, out: g * 0, promote=None)
@@ -191,17 +238,62 @@ def clamp(input, min=None, max=None):  # noqa: A002
     if dt is not input.dtype:  # an integer tensor clamped to float bounds: PyTorch's float result
         input = input.to(dt)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input
-        if min is not None:
-            out = maximum(out, min)
-        if max is not None:
-            out = minimum(out, max)
-        return out
+        op, bounds = _clamp_tensor_args(min, max)
+        return apply(op, input, *bounds)
     return apply(_clamp, input, min=min, max=max)
+
+
+def _clamp_tensor_args(min, max):  # noqa: A002
+    """The op and bound arguments of ``clamp`` with tensor bounds (PyTorch's ``clamp.Tensor``:
+    no mixing of a tensor bound with a Python number)."""
+    if not all(b is None or isinstance(b, Tensor) for b in (min, max)):
+        raise TypeError("clamp() received an invalid combination of arguments - got a Tensor and "
+                        "a Number bound, but expected one of:\n"
+                        " * (Tensor input, Tensor min = None, Tensor max = None)\n"
+                        " * (Tensor input, Number min = None, Number max = None)")
+    if max is None:
+        return _clamp_tmin, (min,)
+    if min is None:
+        return _clamp_tmax, (max,)
+    return _clamp_tboth, (min, max)
+
+
+def _clamp_max_t(x, hi):  # a sample call that runs on torch tensors too
+    return x.clamp(max=hi)
+
+
+# clamp with tensor bounds (PyTorch's clamp_backward / clamp_backward_min_max): the input gets
+# the whole gradient where it lies within the bounds, ends included, and a bound only where the
+# input lies strictly beyond it (not maximum/minimum, which split it half and half at ties);
+# with min > max the result is max, which gets the gradient
+_clamp_tmin = register(Op(
+    "clamp_tensor_min", jnp.maximum, promote="all", grad_name="ClampBackward0", aten="aten::clamp",
+    vjp=(lambda g, x, lo, *, out: where(x >= lo, g, 0.0),
+         lambda g, x, lo, *, out: where(x < lo, g, 0.0)),
+    twice_differentiable=False,
+    samples=[Sample((6,), (6,)), Sample((2, 3), (3,)), Sample((3,), Const([0.0, 0.5, -1.0]))]))
+_clamp_tmax = register(Op(
+    "clamp_tensor_max", jnp.minimum, promote="all", grad_name="ClampBackward0", aten="aten::clamp",
+    vjp=(lambda g, x, hi, *, out: where(x <= hi, g, 0.0),
+         lambda g, x, hi, *, out: where(x > hi, g, 0.0)),
+    twice_differentiable=False,
+    samples=[Sample((6,), (6,), call=_clamp_max_t), Sample((2, 3), (2, 1), call=_clamp_max_t),
+             Sample((3,), Const([0.0, 0.5, -1.0]), call=_clamp_max_t)]))
+_clamp_tboth = register(Op(
+    "clamp_tensor", lambda x, lo, hi: jnp.minimum(jnp.maximum(x, lo), hi), promote="all",
+    grad_name="ClampBackward0", aten="aten::clamp",
+    vjp=(lambda g, x, lo, hi, *, out: where((x >= lo) & (x <= hi), g, 0.0),
+         lambda g, x, lo, hi, *, out: where((x < lo) & (lo < hi), g, 0.0),
+         lambda g, x, lo, hi, *, out: where((x > hi) | (hi < lo), g, 0.0)),
+    twice_differentiable=False,
+    samples=[Sample((6,), (6,), (6,)), Sample((2, 3), (3,), (2, 1)),
+             Sample((3,), Const([-0.5, 0.0, -2.0]), Const([0.5, 0.0, -3.0]))]))
 
 
 clamp.op = _clamp
 _clamp.public = clamp
+for _op in (_clamp_tmin, _clamp_tmax, _clamp_tboth):
+    _op.public = clamp
 clip = clamp
 
 

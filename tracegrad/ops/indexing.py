@@ -207,6 +207,11 @@ _nonzero = register(Op("nonzero", lambda x: jnp.stack(jnp.nonzero(x), axis=1).as
 
 def nonzero(input, *, as_tuple=False):
     v = np.asarray(input._concrete("nonzero() (its result shape depends on the values)"))
+    if v.ndim == 0:  # PyTorch: a 0-d tensor is one element (numpy refuses it)
+        n = int(v != 0)
+        if as_tuple:
+            return (Tensor._make(jnp.zeros((n,), jnp.int64), input.device),)
+        return Tensor._make(jnp.zeros((n, 0), jnp.int64), input.device)
     nz = np.nonzero(v)
     if as_tuple:
         return tuple(Tensor._make(jnp.asarray(a, jnp.int64), input.device) for a in nz)

@@ -59,6 +59,8 @@ _sum_to = register(Op("sum_to_size", _sum_to_impl, grad_name="SumToSizeBackward0
 
 def sum_to_size(input, *size):
     shape = _size_args(size)
+    if not shape:  # PyTorch's sum_to: to () is a full sum (SumBackward0), even of a 0-d tensor
+        return input.sum()  # (the Tensor method: reduction.py imports this module)
     if tuple(input.shape) == shape:
         return input
     return apply(_sum_to, input, shape=shape)
@@ -342,6 +344,9 @@ _cat = register(Op("cat", lambda *xs, dim, sizes: jnp.concatenate(xs, axis=dim),
 
 def cat(tensors, dim=0):
     """Concatenate tensors along ``dim`` (as ``torch.cat``)."""
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or list(tensors)
     if not tensors:
         raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
@@ -383,9 +388,20 @@ _public(_stack, stack)
 
 
 def narrow(input, dim, start, length):
+    # PyTorch's checks, in its order (a slice would clamp an out-of-range start or length)
+    if input.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
     d = _dims(dim, input.ndim)
+    size = input.shape[d]
+    if not -size <= start <= size:
+        raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], "
+                         f"but got {start})")
     if start < 0:
-        start += input.shape[d]
+        start += size
+    if start > size - length:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
     return getitem(input, (slice(None),) * d + (slice(start, start + length),))
 
 
