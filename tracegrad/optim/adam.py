@@ -36,24 +36,26 @@ class Adam(Optimizer):
                                       amsgrad=amsgrad, maximize=maximize))
 
     def _update(self, p, g, group):
-        beta1, beta2 = group["betas"]
         state = self.state[p]
+        amsgrad = self._branch(lambda: group["amsgrad"], "amsgrad")
         if not state:
             state["step"] = 0
             state["exp_avg"] = C.zeros_like(p)
             state["exp_avg_sq"] = C.zeros_like(p)
-            if group["amsgrad"]:
+            if amsgrad:
                 state["max_exp_avg_sq"] = C.zeros_like(p)
-        state["step"] += 1
-        t = state["step"]
+        self._host(lambda: state.__setitem__("step", state["step"] + 1))
+        h = self._hyper
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m.mul_(beta1).add_(g, alpha=1 - beta1)
-        v.mul_(beta2).add_(g * g, alpha=1 - beta2)
-        step_size = group["lr"] / (1 - beta1 ** t)
-        bc2_sqrt = math.sqrt(1 - beta2 ** t)
-        if group["amsgrad"]:
+        self._axpy(m.mul_(h(lambda: group["betas"][0], p)), g,
+                   h(lambda: 1 - group["betas"][0], p), out=True)
+        self._axpy(v.mul_(h(lambda: group["betas"][1], p)), g * g,
+                   h(lambda: 1 - group["betas"][1], p), out=True)
+        step_size = h(lambda: group["lr"] / (1 - group["betas"][0] ** state["step"]), p)
+        bc2_sqrt = h(lambda: math.sqrt(1 - group["betas"][1] ** state["step"]), p)
+        if amsgrad:
             vmax = state["max_exp_avg_sq"]
             vmax.copy_(_ops.maximum(vmax, v))
             v = vmax
-        denom = (v.sqrt() / bc2_sqrt).add_(group["eps"])
-        p.add_(m / denom, alpha=-step_size)
+        denom = (v.sqrt() / bc2_sqrt).add_(h(lambda: group["eps"], p))
+        self._axpy(p, m / denom, -step_size, out=True)

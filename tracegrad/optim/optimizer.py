@@ -77,9 +77,10 @@ class Optimizer:
     def step(self, closure=None):
         """One update of every parameter that has a gradient (in place, under no_grad); the
         loss ``closure()`` returns, when given, is computed first with grad enabled."""
-        if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
-            STATE.tracer.not_compiled("optimizer.step()", "it would update the parameters and the "
-                                      "optimizer's state once, at trace time, from traced values")
+        tracer = STATE.tracer
+        # in a compiled function: parameters, state and hyperparameters become program inputs
+        # and outputs (the compiler's; see docs/compile.md, "Compiling the whole training step")
+        snapshot = None if tracer is None else tracer.optimizer_step(self, closure)
         loss = None
         if closure is not None:
             with enable_grad():
@@ -87,15 +88,51 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
-                    g = p._grad
+                    g = p._grad if tracer is None else p.grad
                     if g is None:
                         continue
-                    if group["maximize"]:
+                    if self._branch(lambda: group["maximize"], "maximize"):
                         g = -g
-                    if group["weight_decay"] != 0:
-                        g = g.add(p, alpha=group["weight_decay"])
+                    if self._branch(lambda: group["weight_decay"] != 0, "weight_decay != 0"):
+                        g = self._axpy(g, p, self._hyper(lambda: group["weight_decay"], p))
                     self._update(p, g, group)
+        if tracer is not None:
+            tracer.optimizer_stepped(self, snapshot)
         return loss
+
+    # The update rules read hyperparameters through these three, so that inside a compiled
+    # function (the whole training step) they are program inputs read at each call, branches
+    # on them are guarded, and host-side counters advance at each call -- and in eager code
+    # they are the plain Python values.
+    @staticmethod
+    def _hyper(fn, like):
+        """``fn()`` (a number from the hyperparameters/state): the number itself, or in a
+        compiled step a 0-d tensor of ``like``'s dtype read at each call."""
+        tracer = STATE.tracer
+        return fn() if tracer is None else tracer.host_scalar(fn, like)
+
+    @staticmethod
+    def _branch(fn, desc):
+        """``fn()`` (a branch on hyperparameters); guarded in a compiled step."""
+        tracer = STATE.tracer
+        return fn() if tracer is None else tracer.host_guard(fn, desc)
+
+    @staticmethod
+    def _host(fn):
+        """Run ``fn()`` now, or in a compiled step at each call (before the program)."""
+        tracer = STATE.tracer
+        if tracer is None:
+            fn()
+        else:
+            tracer.host_effect(fn)
+
+    @staticmethod
+    def _axpy(x, y, alpha, out=False):
+        """``x + alpha * y`` (in place into ``x`` when ``out``); ``alpha`` a number or a 0-d
+        tensor (one op with a number, as eager always did)."""
+        if isinstance(alpha, Tensor):
+            return x.add_(y * alpha) if out else x + y * alpha
+        return x.add_(y, alpha=alpha) if out else x.add(y, alpha=alpha)
 
     def _update(self, p, g, group):
         """The update rule of one parameter ``p`` given its (decayed) gradient ``g``."""
