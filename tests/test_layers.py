@@ -24,7 +24,8 @@ LAYERS = [  # bottom to top: (layer, module names or package prefixes)
     ("engine, Function, gradcheck, profiler", ["tracegrad.autograd", "tracegrad.profiler"]),
     ("ir", ["tracegrad.ir"]),
     ("compiler", ["tracegrad.compiler"]),
-    ("libraries", ["tracegrad.nn", "tracegrad.optim", "tracegrad.func", "tracegrad.utils"]),
+    ("libraries", ["tracegrad.nn", "tracegrad.optim", "tracegrad.func", "tracegrad.utils",
+                   "tracegrad.serialization"]),
     ("namespace", ["tracegrad"]),
 ]
 MAX_FUNCTION_IMPORTS = 10  # imports inside functions, in the whole package: fewer than this

@@ -27,6 +27,8 @@ from . import nn, optim
 from . import compiler
 from .compiler import compile  # noqa: A004
 from . import func
+from . import serialization, utils
+from .serialization import load, save
 
 __version__ = "0.1.0"
 

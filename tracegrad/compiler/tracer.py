@@ -332,6 +332,10 @@ class Tracer:
         if closure is not None:
             raise NotCompiled("optimizer.step(closure)", user_location(),
                               "a closure re-evaluates the loss, which the program does not do")
+        if not getattr(type(opt), "_compiles", False):
+            raise NotCompiled(f"{type(opt).__name__}.step()", user_location(),
+                              "its update rule does not read its hyperparameters as program "
+                              "inputs yet (they would be baked into the program)")
         self.optimizers[id(opt)] = opt
         return {id(p): (p, dict(s)) for p, s in opt.state.items()}
 

@@ -9,7 +9,8 @@ from .layers import (Flatten, Identity, Linear, LogSoftmax, ModuleList, ReLU, Se
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
 from .parameter import Parameter
+from . import utils
 
 __all__ = ["Module", "Parameter", "Linear", "Identity", "ReLU", "Tanh", "Sigmoid", "Softmax",
            "LogSoftmax", "Flatten", "Sequential", "ModuleList", "MSELoss", "CrossEntropyLoss",
-           "NLLLoss", "functional", "init"]
+           "NLLLoss", "functional", "init", "utils"]

@@ -18,7 +18,19 @@ from .parameter import Parameter
 
 __all__ = ["Module"]
 
-_IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class _IncompatibleKeys(collections.namedtuple("IncompatibleKeys",
+                                              ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns; prints as PyTorch's does."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return (f"_IncompatibleKeys(missing_keys={self.missing_keys!r}, "
+                f"unexpected_keys={self.unexpected_keys!r})")
+
+    __str__ = __repr__
 
 
 def _type_name(value):
@@ -402,15 +414,21 @@ class Module:
         if not isinstance(state_dict, collections.abc.Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing, unexpected, errors = [], [], []
-        expected = set()
         for prefix, mod in self.named_modules(remove_duplicate=False):
             pre = prefix + "." if prefix else ""
             local = [(n, p) for n, p in mod._parameters.items() if p is not None]
             local += [(n, b) for n, b in mod._buffers.items()
                       if b is not None and n not in mod._non_persistent_buffers_set]
+            # PyTorch's rule: a key under this module's prefix is unexpected when it names
+            # neither one of its tensors nor (as a dotted path) one of its children
+            names = {n for n, _ in local}
+            for key in state_dict:
+                if key.startswith(pre):
+                    head, dot, _ = key[len(pre):].partition(".")
+                    if (dot and head not in mod._modules) or (not dot and head not in names):
+                        unexpected.append(key)
             for name, param in local:
                 key = pre + name
-                expected.add(key)
                 if key not in state_dict:
                     missing.append(key)
                     continue
@@ -436,7 +454,6 @@ class Module:
                                   f"in the model are {param.shape} and whose dimensions in the "
                                   f"checkpoint are {value.shape}, an exception occurred : "
                                   f"{e.args}.")
-        unexpected = [k for k in state_dict if k not in expected]
         if strict:
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(

@@ -1,9 +1,18 @@
-"""``Optimizer``: parameter groups, per-parameter state, ``zero_grad``, state dicts."""
+"""``Optimizer``: parameter groups, per-parameter state, ``zero_grad``, state dicts, and the
+shared ``step`` (closure, no_grad, maximize, weight decay) that each optimizer's per-parameter
+``_update`` plugs into.
+
+Updates are tensor ops only -- the step count is a 0-d float32 tensor (PyTorch's state
+layout) and bias corrections are computed from it with tensor ops in float64, as PyTorch's
+Python-float arithmetic does -- so that a compiled whole step can trace them without reading a
+value back to the host."""
 from __future__ import annotations
 
 import copy
 from collections import defaultdict
 
+from .. import _dtype as D
+from .._creation import zeros
 from .._tensor import Tensor
 from .._graph import zero_grad as _zero_grad
 from .._state import STATE
@@ -11,8 +20,38 @@ from ..autograd.grad_mode import enable_grad, no_grad
 
 __all__ = ["Optimizer"]
 
+def _step_tensor():
+    """A fresh step count: PyTorch keeps it as a 0-d float32 tensor."""
+    return zeros((), dtype=D.float32)
+
+
+def _count(state):
+    """Advance ``state["step"]`` by one (in place) and return it as float64, for the scalar
+    arithmetic of the update (bias corrections), done in tensor ops."""
+    step = state["step"]
+    step.add_(1)
+    return step.double()
+
+
+def _lerp_(t, end, weight):
+    """``t.lerp_(end, weight)`` with PyTorch's formula (weight a Python float)."""
+    if abs(weight) < 0.5:
+        return t.add_((end - t) * weight)
+    return t.copy_(end - (end - t) * (1 - weight))
+
+
+def _check_options(kw):
+    """``foreach``, ``capturable`` and ``fused`` choose PyTorch kernels, not results: accepted
+    (and kept in the groups, as PyTorch does); ``differentiable`` would change semantics."""
+    if kw.get("differentiable"):
+        raise NotImplementedError("differentiable=True (differentiating through the optimizer "
+                                  "step) is not supported by tracegrad's optimizers")
+
 
 class _Required:
+    def __getstate__(self):
+        return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
     def __repr__(self):
         return "<required parameter>"
 
@@ -91,23 +130,31 @@ class Optimizer:
                     g = p._grad if tracer is None else p.grad
                     if g is None:
                         continue
-                    if self._branch(lambda: group["maximize"], "maximize"):
+                    if self._branch(lambda: group.get("maximize", False), "maximize"):
                         g = -g
-                    if self._branch(lambda: group["weight_decay"] != 0, "weight_decay != 0"):
-                        g = self._axpy(g, p, self._hyper(lambda: group["weight_decay"], p))
+                    if self._branch(lambda: group.get("weight_decay", 0) != 0, "weight_decay != 0"):
+                        if self._branch(lambda: group.get("decoupled_weight_decay", False),
+                                        "decoupled_weight_decay"):
+                            p.mul_(self._hyper(lambda: 1 - group["lr"] * group["weight_decay"], p))
+                        else:
+                            g = self._axpy(g, p, self._hyper(lambda: group["weight_decay"], p))
                     self._update(p, g, group)
         if tracer is not None:
             tracer.optimizer_stepped(self, snapshot)
         return loss
 
-    # The update rules read hyperparameters through these three, so that inside a compiled
-    # function (the whole training step) they are program inputs read at each call, branches
-    # on them are guarded, and host-side counters advance at each call -- and in eager code
-    # they are the plain Python values.
+    # Inside a compiled function (the whole training step) the update rules read
+    # hyperparameters through these, so that they are program inputs read at each call and
+    # branches on them are guarded; in eager code they are the plain Python values. An
+    # optimizer whose rule reads every hyperparameter this way sets ``_compiles = True``
+    # (others are a graph break inside a compiled function: their hyperparameters would be
+    # baked into the program).
+    _compiles = False
+
     @staticmethod
     def _hyper(fn, like):
-        """``fn()`` (a number from the hyperparameters/state): the number itself, or in a
-        compiled step a 0-d tensor of ``like``'s dtype read at each call."""
+        """``fn()`` (a number from the hyperparameters): the number itself, or in a compiled
+        step a 0-d tensor of ``like``'s dtype read at each call."""
         tracer = STATE.tracer
         return fn() if tracer is None else tracer.host_scalar(fn, like)
 
@@ -118,15 +165,6 @@ class Optimizer:
         return fn() if tracer is None else tracer.host_guard(fn, desc)
 
     @staticmethod
-    def _host(fn):
-        """Run ``fn()`` now, or in a compiled step at each call (before the program)."""
-        tracer = STATE.tracer
-        if tracer is None:
-            fn()
-        else:
-            tracer.host_effect(fn)
-
-    @staticmethod
     def _axpy(x, y, alpha, out=False):
         """``x + alpha * y`` (in place into ``x`` when ``out``); ``alpha`` a number or a 0-d
         tensor (one op with a number, as eager always did)."""
@@ -135,11 +173,13 @@ class Optimizer:
         return x.add_(y, alpha=alpha) if out else x.add(y, alpha=alpha)
 
     def _update(self, p, g, group):
-        """The update rule of one parameter ``p`` given its (decayed) gradient ``g``."""
+        """The update rule of one parameter ``p`` given its gradient ``g`` (negated with
+        ``maximize``, plus ``weight_decay * p`` unless the decay is decoupled)."""
         raise NotImplementedError
 
     def state_dict(self):
-        """``{"state": {index: state}, "param_groups": [...]}``, parameters by index."""
+        """``{"state": {index: state}, "param_groups": [...]}``, parameters by index: PyTorch's
+        layout, so a state dict saved by either library loads in the other."""
         index, groups = {}, []
         for g in self.param_groups:
             ids = []
@@ -163,11 +203,11 @@ class Optimizer:
                 by_index[i] = p
             for k, v in saved.items():
                 if k != "params":
-                    group[k] = v
+                    group[k] = copy.deepcopy(v)
         self.state = defaultdict(dict)
         for i, s in state_dict["state"].items():
-            self.state[by_index[i]] = {k: (v.clone() if isinstance(v, Tensor) else copy.copy(v))
-                                       for k, v in s.items()}
+            p = by_index[i]
+            self.state[p] = {k: _cast_state(k, v, p) for k, v in s.items()}
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
@@ -178,3 +218,16 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _cast_state(key, value, param):
+    """A loaded state value, as PyTorch's load_state_dict makes it: tensors copied onto the
+    parameter's device (and dtype, for floating state other than ``step``)."""
+    if not isinstance(value, Tensor):
+        return copy.copy(value)
+    if key == "step":
+        return value.to(dtype=D.float32, device=param.device).clone() if value.ndim == 0 \
+            else value.clone()
+    if value.is_floating_point() and param.is_floating_point():
+        return value.to(dtype=param.dtype, device=param.device).clone()
+    return value.to(device=param.device).clone()
