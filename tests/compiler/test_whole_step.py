@@ -355,3 +355,47 @@ def test_compiled_steps_equal_torch(opt_name):
         opt.step()
         l_t.append(float(loss.detach()))
     np.testing.assert_allclose(l_c, l_t, rtol=1e-5, atol=1e-6)
+
+
+def test_adamw_with_clipping_and_a_scheduler_equals_eager():
+    def run(compiled):
+        model = _model(tg)
+        opt = tg.optim.AdamW(model.parameters(), lr=2e-2, weight_decay=0.05)
+        sched = tg.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm=0.5)
+            opt.step()
+            return loss.detach(), norm
+        s = tg.compile(step, fullgraph=True) if compiled else step
+        out = []
+        for _ in range(30):
+            loss, norm = s(tg.tensor(X), tg.tensor(Y))
+            out.append((float(loss), float(norm)))
+            sched.step()  # the lr changes every 5 calls: read by the program at each call
+        return model, opt, out, s
+    (m_e, o_e, out_e, _), (m_c, o_c, out_c, s) = run(False), run(True)
+    _close(out_c, out_e)
+    for p, q in zip(m_c.parameters(), m_e.parameters()):
+        _close(p.detach().numpy(), q.detach().numpy())
+        _close(p.grad.numpy(), q.grad.numpy())
+    _assert_same_state(o_e, o_c)
+    assert s.stats["traces"] == 2 and s.stats["hits"] == 28
+
+
+def test_an_optimizer_not_yet_compiled_is_a_graph_break():
+    model = _model(tg)
+    opt = tg.optim.RMSprop(model.parameters(), lr=1e-2)
+
+    @tg.compile(fullgraph=True)
+    def step(x, y):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    with pytest.raises(GraphBreak, match=r"RMSprop.step\(\) inside a compiled function .*"
+                                         r"test_whole_step.py:\d+: opt.step\(\)"):
+        step(tg.tensor(X), tg.tensor(Y))
+    assert all(p.grad is None for p in model.parameters()) and not opt.state
