@@ -2,7 +2,7 @@
 
     python examples/profile_training.py [--steps 5] [--trace-dir DIR] [--cuda]
 
-The eager table shows every op (``tg::matmul``, ...) and every backward node
+The eager table shows every op (``aten::mm``, ...) and every backward node
 (``MmBackward0``, ``AccumulateGrad``, ...). The compiled table shows ``tg.compile[loss_fn]``
 once with ``cache="miss"`` (trace, codegen, XLA compile) and then hits (forward and backward
 runs only). Both traces are written as Chrome/Perfetto JSON: open them at

@@ -52,7 +52,7 @@ def test_tour_prints_what_pytorch_prints(tmp_path, torch_ref):
     assert ours.stdout.replace("tracegrad.", "torch.") == theirs.stdout
 
 
-DOC_PAGES = ["tensors.md", "autograd.md", "grad_modes.md", "hooks.md"]
+DOC_PAGES = ["tensors.md", "autograd.md", "grad_modes.md", "hooks.md", "random.md"]
 
 
 @pytest.mark.parametrize("page", DOC_PAGES)

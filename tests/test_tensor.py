@@ -262,22 +262,21 @@ def test_views_have_the_right_values():
     assert x.expand(2, 2, 3).shape == (2, 2, 3) and x.contiguous() is x and x.is_contiguous()
 
 
-def test_writes_to_reshape_or_slice_results_do_not_reach_the_base():
-    # tracegrad's deliberate difference: only detach()/.data alias their base (see docs/tensors.md)
+def test_writes_to_reshape_or_slice_results_reach_the_base():
+    # views share their base's storage, as PyTorch's (more in tests/test_views.py)
     x = torch.zeros(2, 3)
     v = x.view(6)
     v[0] = 5.0
     s = x[1]
     s.add_(1)
-    assert x.tolist() == [[0.0] * 3] * 2
-    assert v.tolist()[0] == 5.0 and s.tolist() == [1.0] * 3
+    assert x.tolist() == [[5.0, 0.0, 0.0], [1.0, 1.0, 1.0]]
+    assert v.tolist() == [5.0, 0, 0, 1, 1, 1] and s.tolist() == [1.0] * 3
     d = x.detach()
     d[0, 0] = 7.0
-    assert x[0, 0].item() == 7.0
+    assert x[0, 0].item() == 7.0 and v[0].item() == 7.0
 
 
 def test_views_in_pytorch_do_alias(torch_ref):
-    # the behaviour the test above deliberately differs from
     x = torch_ref.zeros(2, 3)
     x.view(6)[0] = 5.0
     assert x[0, 0].item() == 5.0

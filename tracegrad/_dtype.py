@@ -19,7 +19,8 @@ __all__ = ["dtype", "bool", "uint8", "int8", "int16", "int32", "int64", "float16
            "float32", "float64", "float", "double", "half", "long", "int", "short",
            "get_default_dtype", "set_default_dtype", "promote_types", "result_type"]
 
-_BOOL, _INT, _FLOAT = 0, 1, 2
+# dtype.category: the kinds PyTorch's type promotion orders (bool < integral < floating)
+BOOLEAN, INTEGRAL, FLOATING = 0, 1, 2
 
 
 class dtype:
@@ -36,7 +37,7 @@ class dtype:
 
     @property
     def is_floating_point(self):
-        return self.category == _FLOAT
+        return self.category == FLOATING
 
     @property
     def is_complex(self):
@@ -53,16 +54,16 @@ class dtype:
         return self.name
 
 
-bool = dtype("bool", np.bool_, _BOOL, 0)  # noqa: A001
-uint8 = dtype("uint8", np.uint8, _INT, 1)
-int8 = dtype("int8", np.int8, _INT, 1)
-int16 = dtype("int16", np.int16, _INT, 2)
-int32 = dtype("int32", np.int32, _INT, 3)
-int64 = dtype("int64", np.int64, _INT, 4)
-float16 = dtype("float16", jnp.float16, _FLOAT, 5)
-bfloat16 = dtype("bfloat16", jnp.bfloat16, _FLOAT, 5)
-float32 = dtype("float32", np.float32, _FLOAT, 6)
-float64 = dtype("float64", np.float64, _FLOAT, 7)
+bool = dtype("bool", np.bool_, BOOLEAN, 0)  # noqa: A001
+uint8 = dtype("uint8", np.uint8, INTEGRAL, 1)
+int8 = dtype("int8", np.int8, INTEGRAL, 1)
+int16 = dtype("int16", np.int16, INTEGRAL, 2)
+int32 = dtype("int32", np.int32, INTEGRAL, 3)
+int64 = dtype("int64", np.int64, INTEGRAL, 4)
+float16 = dtype("float16", jnp.float16, FLOATING, 5)
+bfloat16 = dtype("bfloat16", jnp.bfloat16, FLOATING, 5)
+float32 = dtype("float32", np.float32, FLOATING, 6)
+float64 = dtype("float64", np.float64, FLOATING, 7)
 
 # PyTorch's aliases
 float = float32  # noqa: A001
@@ -86,7 +87,7 @@ def get_default_dtype():
 
 def set_default_dtype(d):
     d = as_dtype(d)
-    if d.category != _FLOAT:
+    if d.category != FLOATING:
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")
     _default_float[0] = d
 
@@ -129,9 +130,9 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     if a.category != b.category:
         hi, lo = (a, b) if a.category > b.category else (b, a)
         return hi
-    if a.category == _FLOAT and a._rank == b._rank == 5:  # float16 with bfloat16
+    if a.category == FLOATING and a._rank == b._rank == 5:  # float16 with bfloat16
         return float32
-    if a.category == _INT and {a.name, b.name} == {"uint8", "int8"}:
+    if a.category == INTEGRAL and {a.name, b.name} == {"uint8", "int8"}:
         return int16
     return a if a._rank > b._rank else b
 
@@ -151,9 +152,9 @@ def _combine(higher, lower):
         return lower
     if lower is None:
         return higher
-    if higher.category == _FLOAT:
+    if higher.category == FLOATING:
         return higher
-    if higher is bool or lower.category == _FLOAT:
+    if higher is bool or lower.category == FLOATING:
         return promote_types(higher, lower)
     return higher
 

@@ -1,9 +1,16 @@
 """``Tensor``: a jax array plus PyTorch's autograd facts (requires_grad, grad, grad_fn,
-is_leaf, version counter, hooks, retain_grad).
+is_leaf, version counter, hooks, retain_grad), and PyTorch's storage/view model.
 
-A tensor's value lives in a ``_Storage`` box (value + version counter). ``detach()`` and
-``.data`` share the box, so an in-place change through either is seen by both, as in PyTorch.
-JAX arrays are immutable: an in-place op computes the new array and rebinds the box.
+A tensor's value lives in ``t._data``: a ``_Storage`` (a mutable cell: the current jax array
+and the version counter) for a tensor that owns its memory, or a ``_ViewData`` for one that
+shares another's -- a view (``x[0]``, ``x.t()``, ``x.view(6)``, ...), ``detach()`` of a view,
+``.data``. A ``_ViewData`` is (root storage, sizes, strides, storage offset) as PyTorch's
+TensorImpl is: reading it gathers from the storage's current array (cached until the storage
+is rebound), writing it scatters into the storage, and its version is its base's counter.
+JAX arrays are immutable: an in-place op computes the new array and rebinds the cell.
+Autograd views (``_ViewTensor``) also carry PyTorch's view autograd metadata: their base, how
+they were created, and a ``grad_fn`` regenerated (``AsStridedBackward0``) when the base changed
+in place. See docs/design.md, "Storage, views and versions".
 """
 from __future__ import annotations
 
@@ -25,11 +32,101 @@ __all__ = ["Tensor", "Size"]
 
 
 class _Storage:
+    """A mutable cell: the current jax array of a tensor that owns its memory, and the
+    version counter that it and all its views share."""
+
     __slots__ = ("value", "version", "__weakref__")
 
     def __init__(self, value):
         self.value = value
         self.version = 0
+
+
+class _Counter:
+    """A version counter of its own (``.data`` shares storage, not the counter)."""
+
+    __slots__ = ("version",)
+
+    def __init__(self):
+        self.version = 0
+
+
+# set by ops/shape.py (one layer up): read(array, size, stride, offset) -> the view's array;
+# write(array, new, size, stride, offset) -> the storage's new array; regen(view, base, lay)
+# -> the AsStridedBackward0 node of a view whose base changed in place
+VIEW_FNS = None
+
+
+class _ViewData:
+    """The value of a tensor that shares ``storage``: sizes, strides and storage offset into
+    the storage's (contiguous, flattened) array, as PyTorch's. ``vc`` is the version counter
+    (the storage for a view; a ``_Counter`` of its own for ``.data``). ``base`` is the view's
+    autograd base, ``creation`` PyTorch's CreationMeta (None, "no_grad" or "multi:<Name>")
+    and ``attr_version`` the version its grad_fn was made at."""
+
+    __slots__ = ("storage", "vc", "size", "stride", "offset", "base", "creation",
+                 "attr_version", "_src", "_cache")
+
+    def __init__(self, storage, vc, size, stride, offset, base, creation, src, cache):
+        self.storage, self.vc = storage, vc
+        self.size, self.stride, self.offset = size, stride, offset
+        self.base, self.creation = base, creation
+        self.attr_version = vc.version
+        self._src, self._cache = src, cache
+
+    @property
+    def value(self):
+        v = self.storage.value
+        if v is self._src:
+            return self._cache
+        c = VIEW_FNS[0](v, self.size, self.stride, self.offset)
+        self._src, self._cache = v, c
+        return c
+
+    @value.setter
+    def value(self, new):  # a raw write through to the storage (no autograd)
+        st = self.storage
+        st.value = VIEW_FNS[1](st.value, new, self.size, self.stride, self.offset)
+        self._src = None
+
+    @property
+    def version(self):
+        return self.vc.version
+
+    @version.setter
+    def version(self, v):
+        self.vc.version = v
+
+
+def contiguous_strides(shape):
+    """PyTorch's strides of a contiguous tensor of ``shape``."""
+    st, acc = [], 1
+    for s in reversed(shape):
+        st.append(acc)
+        acc *= max(s, 1)
+    return tuple(reversed(st))
+
+
+def layout(t):
+    """``(sizes, strides, storage offset)`` of ``t``, as PyTorch reports them."""
+    d = t._data
+    if d.__class__ is _ViewData:
+        return d.size, d.stride, d.offset
+    shape = d.value.shape
+    return tuple(shape), contiguous_strides(shape), 0
+
+
+def is_contiguous_layout(size, stride):
+    expected = 1
+    for s, st in zip(reversed(size), reversed(stride)):
+        if s == 0:
+            return True
+        if s == 1:
+            continue
+        if st != expected:
+            return False
+        expected *= s
+    return True
 
 
 class Size(tuple):
@@ -119,7 +216,7 @@ class Tensor:
         return self._device.type == "cuda"
 
     def is_floating_point(self) -> bool:
-        return self.dtype.category == 2
+        return self.dtype.category == D.FLOATING
 
     def element_size(self) -> int:
         return self.dtype.itemsize
@@ -148,7 +245,7 @@ class Tensor:
                 "you can only change requires_grad flags of leaf variables. If you want to use a "
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach().")
-        if value and self.dtype.category != 2:
+        if value and self.dtype.category != D.FLOATING:
             raise RuntimeError("only Tensors of floating point dtype can require gradients "
                                f"(this one is {self.dtype.name}; convert it with .float() first)")
         self._rg = value
@@ -226,13 +323,33 @@ class Tensor:
         self._retains = True
 
     def detach(self) -> "Tensor":
-        """A new tensor that shares this one's storage but is outside the graph.
-
-        Unlike the note in the spec's cheat sheet, no memory is copied: as in PyTorch, an
-        in-place change of either tensor is seen by both."""
+        """A new tensor that shares this one's storage and version counter but is outside the
+        graph: as in PyTorch, an in-place change of either is seen by both."""
         t = Tensor._make(None, self._device)
         t._data = self._data
         return t
+
+    # ------------------------------------------------------------------ storage and strides
+    def stride(self, dim=None):
+        st = layout(self)[1]
+        if dim is None:
+            return st
+        return st[_wrap_dim(dim, len(st))] if st else 1
+
+    def storage_offset(self) -> int:
+        d = self._data
+        return d.offset if d.__class__ is _ViewData else 0
+
+    def is_contiguous(self, memory_format=None):
+        d = self._data
+        return d.__class__ is not _ViewData or is_contiguous_layout(d.size, d.stride)
+
+    def _is_view(self) -> bool:
+        return False
+
+    @property
+    def _base(self):
+        return None
 
     def detach_(self) -> "Tensor":
         """Make this tensor a leaf outside the graph, in place."""
@@ -243,7 +360,15 @@ class Tensor:
 
     @property
     def data(self) -> "Tensor":
-        return self.detach()
+        """This tensor's storage outside the graph, with a version counter of its own (as in
+        PyTorch: in-place changes through ``.data`` are hidden from autograd's checks)."""
+        d = self._data
+        st = d.storage if d.__class__ is _ViewData else d
+        size, stride, offset = layout(self)
+        t = Tensor._make(None, self._device)
+        v = d.value
+        t._data = _ViewData(st, _Counter(), size, stride, offset, None, None, st.value, v)
+        return t
 
     @data.setter
     def data(self, other):
@@ -251,6 +376,8 @@ class Tensor:
             raise TypeError(f"data must be a Tensor, got {type(other).__name__}")
         if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
             STATE.tracer.not_compiled("assigning .data", "the assignment would happen once, at trace time")
+        if self.__class__ is _ViewTensor:
+            self.__class__ = Tensor
         self._data = _Storage(other._data.value)
         self._device = other._device
 
@@ -296,7 +423,7 @@ class Tensor:
         return int(self.item())
 
     def __index__(self):
-        if self.dtype.category != 1 or self.numel() != 1:
+        if self.dtype.category != D.INTEGRAL or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
@@ -354,16 +481,76 @@ class Tensor:
     def type_as(self, other):
         return self.to(other.dtype)
 
-    def contiguous(self, memory_format=None):
-        return self
-
-    def is_contiguous(self, memory_format=None):
-        return True
-
     # ------------------------------------------------------------------ in-place ops
     # (fill_, copy_, __setitem__, to() and every op method are installed by ops/__init__.py)
     def zero_(self):
         return self.fill_(0)
+
+
+_GF = Tensor.__dict__["grad_fn"]   # the slots a view's properties below read and write
+_RG = Tensor.__dict__["_rg"]
+
+_NO_GRAD_VIEW_REBASED = (
+    "A view was created in no_grad mode and its base or another view of its base has been "
+    "modified inplace with grad mode enabled. Given that this use case is ambiguous and "
+    "error-prone, it is forbidden. You can clarify your code by moving both the view and the "
+    "inplace either both inside the no_grad block (if you don't want the inplace to be tracked) "
+    "or both outside (if you want the inplace to be tracked).")
+
+
+class _ViewTensor(Tensor):
+    """A differentiable view (PyTorch's DifferentiableViewMeta): ``grad_fn`` and
+    ``requires_grad`` are regenerated, as an ``AsStridedBackward0`` of the base's current
+    history, when the shared version counter moved since they were made (the base or another
+    view changed in place). Only views pay for the check."""
+
+    __slots__ = ()
+
+    @property
+    def grad_fn(self):
+        d = self._data
+        if d.attr_version != d.vc.version:
+            _refresh(self, d)
+        return _GF.__get__(self)
+
+    @grad_fn.setter
+    def grad_fn(self, node):
+        _GF.__set__(self, node)
+
+    @property
+    def _rg(self):
+        d = self._data
+        if d.attr_version != d.vc.version:
+            if d.creation == "no_grad":  # PyTorch raises from grad_fn, not requires_grad
+                return _RG.__get__(self) or d.base._rg
+            _refresh(self, d)
+        return _RG.__get__(self)
+
+    @_rg.setter
+    def _rg(self, value):
+        _RG.__set__(self, value)
+
+    def _is_view(self) -> bool:
+        return True
+
+    @property
+    def _base(self):
+        return self._data.base
+
+
+# a view prints as a Tensor, as PyTorch's do (type(x[0]).__name__ == "Tensor")
+_ViewTensor.__name__ = _ViewTensor.__qualname__ = "Tensor"
+
+
+def _refresh(view, d):
+    d.attr_version = d.vc.version
+    base = d.base
+    if _GF.__get__(view) is None and not base._rg:
+        return
+    if d.creation == "no_grad":
+        raise RuntimeError(_NO_GRAD_VIEW_REBASED)
+    VIEW_FNS[2](view, base)
+
 
 
 def _wrap_dim(dim, ndim):

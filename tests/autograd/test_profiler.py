@@ -50,12 +50,12 @@ def test_call_counts_equal_ops_run_forward_and_backward(count_impl):
     with profiler.profile() as prof:
         z = (3 * x + 2 * y + tg.exp(x) + tg.exp(y)).sum()
         z.backward()
-    ops = {k[4:]: v for k, v in _counts(prof, "op").items()}
+    ops = {k[len("aten::"):]: v for k, v in _counts(prof, "op").items()}
     for name in ("mul", "add", "exp", "sum"):
         assert ops.get(name, 0) == calls.get(name, 0), name
     assert calls["mul"] >= 2 and calls["exp"] == 2
     avg = {a.key: a.count for a in prof.key_averages()}
-    assert avg["tg::exp"] == 2 and avg["tg::mul"] == calls["mul"]
+    assert avg["aten::exp"] == 2 and avg["aten::mul"] == calls["mul"]
 
 
 def test_backward_nodes_are_events_with_their_ops_inside():
@@ -70,11 +70,11 @@ def test_backward_nodes_are_events_with_their_ops_inside():
     # ops run by the backward rules sit inside their node; the one op outside any node is
     # the engine summing x's two incoming gradients
     loose = [e.name for e in prof.events() if e.kind == "op" and e.cpu_parent is None]
-    assert loose == ["tg::add"]
+    assert loose == ["aten::add"]
     assert all(e.cpu_parent.kind == "backward" for e in prof.events()
                if e.kind == "op" and e.cpu_parent is not None)
     mul_node = next(e for e in prof.events() if e.name == "MulBackward0")
-    assert sorted(c.name for c in mul_node.cpu_children) == ["tg::mul", "tg::mul"]
+    assert sorted(c.name for c in mul_node.cpu_children) == ["aten::mul", "aten::mul"]
 
 
 def test_record_shapes_gives_input_shapes_and_scalars_as_empty():
@@ -83,7 +83,7 @@ def test_record_shapes_gives_input_shapes_and_scalars_as_empty():
         a * 2.0
         a + a
     shapes = [(e.name, e.input_shapes) for e in prof.events()]
-    assert shapes == [("tg::mul", [[2, 3], []]), ("tg::add", [[2, 3], [2, 3]])]
+    assert shapes == [("aten::mul", [[2, 3], []]), ("aten::add", [[2, 3], [2, 3]])]
     grouped = prof.key_averages(group_by_input_shape=True)
     assert "Input Shapes" in grouped.table()
     with profiler.profile() as prof2:
@@ -124,8 +124,8 @@ def test_nested_record_function_ranges_nest_in_events_and_trace(tmp_path):
             tg.ones(2) + 1.0
     by = {e.name: e for e in prof.events()}
     assert by["inner"].cpu_parent is by["outer"]
-    assert by["tg::mul"].cpu_parent is by["inner"]
-    assert by["tg::add"].cpu_parent is by["outer"]
+    assert by["aten::mul"].cpu_parent is by["inner"]
+    assert by["aten::add"].cpu_parent is by["outer"]
     assert by["outer"].cpu_parent is None
     path = tmp_path / "trace.json"
     prof.export_chrome_trace(str(path))
@@ -133,8 +133,8 @@ def test_nested_record_function_ranges_nest_in_events_and_trace(tmp_path):
 
     def inside(a, b):
         return b["ts"] <= a["ts"] and a["ts"] + a["dur"] <= b["ts"] + b["dur"] + 0.01  # ts, dur rounded to 1 ns
-    assert inside(ev["inner"], ev["outer"]) and inside(ev["tg::mul"], ev["inner"])
-    assert inside(ev["tg::add"], ev["outer"]) and not inside(ev["tg::add"], ev["inner"])
+    assert inside(ev["inner"], ev["outer"]) and inside(ev["aten::mul"], ev["inner"])
+    assert inside(ev["aten::add"], ev["outer"]) and not inside(ev["aten::add"], ev["inner"])
 
 
 def test_record_function_as_decorator_is_one_range_per_call():
@@ -148,7 +148,7 @@ def test_record_function_as_decorator_is_one_range_per_call():
         step(a)
     steps = [e for e in prof.events() if e.name == "step"]
     assert len(steps) == 2 and all(e.kind == "user" for e in steps)
-    assert all([c.name for c in e.cpu_children] == ["tg::mul"] for e in steps)
+    assert all([c.name for c in e.cpu_children] == ["aten::mul"] for e in steps)
     assert step(a).shape == (2,)  # still works with no profile
 
 
@@ -181,7 +181,7 @@ def test_chrome_trace_has_one_complete_event_per_event(tmp_path):
         assert e["ts"] >= 0 and e["dur"] >= 0 and e["ts"] + e["dur"] <= end
         assert isinstance(e["tid"], int) and isinstance(e["pid"], int)
     assert [e["ts"] for e in xs] == sorted(e["ts"] for e in xs)
-    mul = next(e for e in xs if e["name"] == "tg::mul")
+    mul = next(e for e in xs if e["name"] == "aten::mul")
     assert mul["args"]["Input Shapes"] == [[2], [2]] and mul["cat"] == "op"
     names = [e for e in doc["traceEvents"] if e["ph"] == "M" and e["name"] == "thread_name"]
     assert {e["tid"] for e in names} == {e["tid"] for e in xs}
@@ -269,7 +269,7 @@ def test_a_profile_records_only_its_own_thread():
         th.start()
         th.join()
         a + 1.0
-    assert [e.name for e in prof.events()] == ["tg::add"]
+    assert [e.name for e in prof.events()] == ["aten::add"]
     assert prof.events()[0].thread == threading.get_ident() != seen["ident"]
     assert seen["profiler"] is None
 
@@ -297,9 +297,9 @@ def test_profiles_in_two_threads_at_once_each_get_their_own_events():
             done.wait()
             a - 1.0
     th.join()
-    assert [e.name for e in prof.events()] == ["main_range", "tg::sub"]
+    assert [e.name for e in prof.events()] == ["main_range", "aten::sub"]
     worker = got["prof"].events()
-    assert [e.name for e in worker] == ["worker", "tg::mul"]
+    assert [e.name for e in worker] == ["worker", "aten::mul"]
     assert worker[0].thread_name == "prof-worker" and worker[1].cpu_parent is worker[0]
     assert STATE.profiler is None
 
@@ -313,8 +313,8 @@ def test_nested_profiles_each_get_their_events_and_hooks_are_restored():
             a + 1.0
         a - 1.0
     assert STATE.profiler is None
-    assert [e.name for e in outer.events()] == ["tg::mul", "tg::add", "tg::sub"]
-    assert [e.name for e in inner.events()] == ["tg::add"]
+    assert [e.name for e in outer.events()] == ["aten::mul", "aten::add", "aten::sub"]
+    assert [e.name for e in inner.events()] == ["aten::add"]
     assert inner.events()[0].input_shapes is None  # the inner profile did not ask for shapes
     assert outer.events()[1].input_shapes == [[2], []]
 
@@ -325,7 +325,7 @@ def test_profile_restores_the_hook_on_error_and_keeps_events():
             tg.ones(2) * 2.0
             raise ValueError("boom")
     assert STATE.profiler is None
-    assert [e.name for e in prof.events()] == ["tg::mul"]
+    assert [e.name for e in prof.events()] == ["aten::mul"]
 
 
 def test_results_before_exit_raise_and_profile_is_not_reentrant():
@@ -361,12 +361,12 @@ def test_table_columns_sorting_and_row_limit():
     cols = [h.strip() for h in header if h.strip()]
     assert cols == ["Name", "Self CPU %", "Self CPU", "CPU total %", "CPU total",
                     "CPU time avg", "# of Calls"]
-    assert len([ln for ln in lines if "tg::" in ln]) == 1
+    assert len([ln for ln in lines if "aten::" in ln]) == 1
     assert lines[-1].startswith("Self CPU time total: ")
     counts = prof.key_averages().table(sort_by="count")
-    first = next(ln for ln in counts.splitlines() if "tg::" in ln)
-    assert "tg::mul" in first and first.rstrip().endswith("3")
-    assert "tg::add" in str(prof)
+    first = next(ln for ln in counts.splitlines() if "aten::" in ln)
+    assert "aten::mul" in first and first.rstrip().endswith("3")
+    assert "aten::add" in str(prof)
     with pytest.raises(AttributeError, match="no attribute 'bogus'"):
         prof.key_averages().table(sort_by="bogus")
 
@@ -390,7 +390,7 @@ def test_use_cuda_without_gpu_warns_and_records_cpu_only(kw):
             tg.ones(2) * 2.0
     assert prof.use_device is None
     assert "CUDA" not in prof.key_averages().table()
-    assert [e.name for e in prof.events()] == ["tg::mul"]
+    assert [e.name for e in prof.events()] == ["aten::mul"]
 
 
 @pytest.mark.gpu
@@ -446,10 +446,10 @@ def test_spec_section_16_custom_function_on_cpu():
     text = str(prof)
     counts = {a.key: a.count for a in prof.key_averages()}
     assert counts["FuncBackward"] == 1 and counts["AccumulateGrad"] == 2
-    assert counts["tg::exp"] == 2
+    assert counts["aten::exp"] == 2
     assert "FuncBackward" in text and "# of Calls" in text
     back = next(e for e in prof.events() if e.name == "FuncBackward")
-    assert sorted(c.name for c in back.cpu_children) == ["tg::add", "tg::add", "tg::mul", "tg::mul"]
+    assert sorted(c.name for c in back.cpu_children) == ["aten::add", "aten::add", "aten::mul", "aten::mul"]
     assert x.grad.tolist() == pytest.approx([5.7183, 10.3891], abs=1e-4)
 
 
@@ -457,7 +457,7 @@ def test_profile_memory_warns_that_memory_is_not_tracked():
     with pytest.warns(UserWarning, match="does not track per-op memory"):
         with profiler.profile(profile_memory=True) as prof:
             tg.ones(2) * 2.0
-    assert [e.name for e in prof.events()] == ["tg::mul"]
+    assert [e.name for e in prof.events()] == ["aten::mul"]
     assert "Mem" not in prof.key_averages().table()
 
 
@@ -474,4 +474,4 @@ def test_export_stacks_and_top_level_only(tmp_path):
     with pytest.raises(ValueError, match="metric should be one of"):
         prof.export_stacks(str(path), "cpu_time")
     top = prof.table(top_level_events_only=True)
-    assert "outer" in top and "tg::mul" not in top
+    assert "outer" in top and "aten::mul" not in top

@@ -117,9 +117,6 @@ def test_captured_tensor_requires_grad_flip_retraces():
     assert "captured tensor #0 changed" in f.stats["miss_reasons"][-1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known limitation: a captured tensor reached through a container item (cell['w']) is not "
-    "guarded; names (globals, closure cells) and module attribute paths are (see the next test)"))
 def test_rebinding_a_captured_name_is_seen():
     cell = {"w": tg.tensor([1., 1.])}
 
@@ -197,3 +194,50 @@ def test_recompile_limit_warns_once_naming_the_failing_guard():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # once only
         f(tg.ones(n + 1))
+
+
+class _Holder:
+    pass
+
+
+_HELPER_W = tg.tensor([1., 2.])
+
+
+def _helper(x):
+    return x * _HELPER_W
+
+
+@pytest.mark.parametrize("path", ["list item", "nested dict/list", "attribute", "default arg",
+                                  "helper's global"])
+def test_a_captured_tensor_rebound_anywhere_on_its_path_is_seen(path):
+    # these paths were once unguarded: the second call silently used the old tensor
+    global _HELPER_W
+    box, obj = [tg.tensor([1., 2.])], _Holder()
+    groups = [{"params": [tg.tensor([1., 2.])], "lr": 0.1}]
+    obj.w = tg.tensor([1., 2.])
+
+    def by_default(x, _w=[tg.tensor([1., 2.])]):
+        return x * _w[0]
+    fns = {"list item": lambda x: x * box[0],
+           "nested dict/list": lambda x: x * groups[0]["params"][0],
+           "attribute": lambda x: x * obj.w,
+           "default arg": by_default,
+           "helper's global": lambda x: _helper(x) + 0}
+    rebind = {"list item": lambda t: box.__setitem__(0, t),
+              "nested dict/list": lambda t: groups[0]["params"].__setitem__(0, t),
+              "attribute": lambda t: setattr(obj, "w", t),
+              "default arg": lambda t: by_default.__defaults__[0].__setitem__(0, t),
+              "helper's global": lambda t: globals().__setitem__("_HELPER_W", t)}
+    f = tg.compile(fns[path])
+    assert f(tg.ones(2)).tolist() == [1., 2.]
+    rebind[path](tg.tensor([5., 7.]))
+    assert f(tg.ones(2)).tolist() == [5., 7.]
+    assert "now refers to another tensor" in f.stats["miss_reasons"][-1]
+    _HELPER_W = tg.tensor([1., 2.])
+
+
+def test_a_tensor_made_inside_the_function_is_not_a_retrace():
+    f = tg.compile(lambda x: x * tg.tensor([2., 3.]))
+    for _ in range(3):
+        assert f(tg.ones(2)).tolist() == [2., 3.]
+    assert f.stats["misses"] == 1

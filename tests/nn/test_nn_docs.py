@@ -17,7 +17,10 @@ def test_nn_page():
 
 @pytest.mark.parametrize("name", ["tracegrad.nn.module", "tracegrad.nn.parameter",
                                   "tracegrad.nn.layers", "tracegrad.nn.loss",
-                                  "tracegrad.nn.functional", "tracegrad.optim.sgd"])
+                                  "tracegrad.nn.functional", "tracegrad.optim.sgd",
+                                  "tracegrad.nn.conv", "tracegrad.nn.pooling",
+                                  "tracegrad.nn.normalization", "tracegrad.nn.sparse",
+                                  "tracegrad.ops.conv"])
 def test_docstrings(name):
     r = doctest.testmod(importlib.import_module(name), optionflags=FLAGS, verbose=False)
     assert r.failed == 0

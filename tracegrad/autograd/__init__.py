@@ -7,3 +7,8 @@ from .function import Function, once_differentiable
 from .gradcheck import gradcheck, gradgradcheck
 from . import functional
 from . import profiler
+
+__all__ = ["backward", "grad", "Node", "Function", "once_differentiable", "gradcheck",
+           "gradgradcheck", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled", "inference_mode", "functional", "profiler", "graph",
+           "grad_mode"]

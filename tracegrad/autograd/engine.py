@@ -236,6 +236,29 @@ def _run_tensor_hooks(hooks, g):
     return g
 
 
+def _reaching(order, targets):
+    """The nodes of ``order`` from which a node of ``targets`` can be reached (targets
+    included): one walk backwards from the targets over reversed edges, so each edge is
+    looked at a bounded number of times -- linear in the graph, as PyTorch's engine."""
+    parents = {}
+    for node in order:
+        for nxt, _ in node.next_functions:
+            if nxt is not None:
+                ps = parents.get(nxt)
+                if ps is None:
+                    parents[nxt] = [node]
+                else:
+                    ps.append(node)
+    reach = set(targets)
+    stack = list(reach)
+    while stack:
+        for p in parents.get(stack.pop(), ()):
+            if p not in reach:
+                reach.add(p)
+                stack.append(p)
+    return reach
+
+
 def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumulate=True):
     """Core loop. Returns the captured gradient for each of ``inputs`` when not accumulating."""
     root = GraphRoot([_root_edge(t, i) for i, t in enumerate(tensors)], grads)
@@ -263,14 +286,7 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
         # reach: nodes from which a capture point can be reached; execute: nodes that must run
         # (a capture point itself runs only if another target lies beyond it, or it is an
         # AccumulateGrad that backward(inputs=...) must run)
-        reach = set(capture)
-        changed = True
-        while changed:  # propagate over the (small) node list until stable
-            changed = False
-            for node in order:
-                if node not in reach and any(n in reach for n, _ in node.next_functions):
-                    reach.add(node)
-                    changed = True
+        reach = _reaching(order, capture)
         execute = {n for n in reach if any(c in reach for c, _ in n.next_functions)}
         if accumulate:
             execute |= {n for n in capture if type(n) is AccumulateGrad}
@@ -326,7 +342,7 @@ def run_backward(tensors, grads, retain_graph, create_graph, inputs=None, accumu
                     r = h(tuple(gs))
                     if r is not None:
                         gs = list(r)
-            if prof is not None:
+            if prof is not None and node is not root:  # (the root is the engine's feeder)
                 with prof.node_range(node):
                     outs = node.apply(gs)
             else:

@@ -32,6 +32,7 @@ import inspect
 import warnings
 
 from .. import _creation as C
+from .. import _dtype as D
 from .. import _grad_mode as _gm
 from .._errors import FREED_GRAPH_MSG
 from .._graph import Node, SavedTensor, gradient_edge
@@ -315,7 +316,7 @@ def _wrap_outputs(ctx, args, output, executable):
         is_input = id(o) in input_ids
         is_dirty = id(o) in dirty
         differentiable = (executable and id(o) not in non_diff
-                          and o.dtype.category == 2)  # floating point only
+                          and o.dtype.category == D.FLOATING)  # floating point only
         if not differentiable:
             if not o.requires_grad:
                 if is_input and not is_dirty:

@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from .. import _creation as C
+from .. import _dtype as D
 from .._device import CPU
 from .._graph import Node, gradient_edge
 from .._tensor import Tensor
@@ -540,7 +541,7 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: f
     if grad_outputs is None:
         outs = _differentiable_outputs(func(*inputs))
         grad_outputs = tuple(
-            (C.rand(tuple(o.shape), dtype=o.dtype if o.dtype.category == 2 else None,
+            (C.rand(tuple(o.shape), dtype=o.dtype if o.dtype.category == D.FLOATING else None,
                     device=o.device) * 2 - 1).requires_grad_(True)
             for o in outs)
     else:

@@ -123,42 +123,95 @@ def is_module(obj):
         callable(getattr(obj, "named_buffers", None)) and not isinstance(obj, type)
 
 
+_MAX_DEPTH = 4  # how deep the search for a captured tensor's path goes (containers, attributes)
+
+
 def captured_sources(fn, flat, captured):
-    """For each captured tensor, how the function reaches it (a closure cell, a global, a
-    module attribute path): a tuple of ``CapturedSource``, re-checked at each call."""
+    """For each captured tensor, how the function reaches it: a closure cell, a global, an
+    argument, a module's parameter path, or a path through containers and object attributes
+    under them (``cell['w']``, ``opt.param_groups[0]['params'][1]``, ``cfg.scale``, a default
+    argument, a helper function's globals) -- a tuple of ``CapturedSource``, re-checked at each
+    call. A captured tensor found on no path (one the function itself created while traced)
+    is read as the same object at every call."""
     want = {id(t): k for k, t in enumerate(captured)}
     found = {}
+    seen = set()
 
-    def visit(obj, getter, desc, name):
+    def visit(obj, getter, desc, name, depth):
         if isinstance(obj, Tensor):
             if id(obj) in want:
                 found.setdefault(want[id(obj)], (getter, desc, name))
-        elif is_module(obj):
+            return
+        if depth > _MAX_DEPTH or id(obj) in seen or len(found) == len(want):
+            return
+        seen.add(id(obj))
+        if is_module(obj):
             for pname, p in list(obj.named_parameters()) + list(obj.named_buffers()):
                 if id(p) in want:
                     found.setdefault(want[id(p)], (lambda flat, g=getter, n=pname: _path(g(flat), n),
                                                    f"{desc}.{pname}", f"{name}.{pname}"))
+        if isinstance(obj, (list, tuple)):
+            for i, item in enumerate(obj):
+                visit(item, lambda flat, g=getter, i=i: _item(g(flat), i), f"{desc}[{i}]",
+                      f"{name}_{i}", depth + 1)
+        elif isinstance(obj, dict):
+            for key, item in list(obj.items()):
+                if isinstance(key, (str, int)):
+                    visit(item, lambda flat, g=getter, k=key: _item(g(flat), k), f"{desc}[{key!r}]",
+                          f"{name}_{key}", depth + 1)
+        elif hasattr(obj, "__code__") or hasattr(obj, "__func__"):
+            _visit_function(obj, depth + 1)
+        elif _walkable(obj):
+            for attr, item in list(vars(obj).items()):
+                visit(item, lambda flat, g=getter, a=attr: getattr(g(flat), a, None),
+                      f"{desc}.{attr}", f"{name}_{attr}", depth + 1)
 
-    target = getattr(fn, "__func__", fn)
-    owner = getattr(fn, "__self__", None)
-    if owner is not None:
-        visit(owner, lambda flat, o=owner: o, type(owner).__name__, "self")
-    code = getattr(target, "__code__", None)
-    if code is not None:
+    def _visit_function(f, depth):
+        target = getattr(f, "__func__", f)
+        owner = getattr(f, "__self__", None)
+        if owner is not None:
+            visit(owner, lambda flat, o=owner: o, type(owner).__name__, "self", depth)
+        code = getattr(target, "__code__", None)
+        if code is None:
+            return
         for cname, cell in zip(code.co_freevars, getattr(target, "__closure__", None) or ()):
             try:
-                visit(cell.cell_contents, lambda flat, c=cell: c.cell_contents, cname, cname)
+                visit(cell.cell_contents, lambda flat, c=cell: c.cell_contents, cname, cname,
+                      depth)
             except ValueError:  # empty cell
                 pass
+        for i, dflt in enumerate(getattr(target, "__defaults__", None) or ()):
+            visit(dflt, lambda flat, t=target, i=i: _item(t.__defaults__, i),
+                  f"{code.co_name} default {i}", f"default{i}", depth)
+        for kname, dflt in (getattr(target, "__kwdefaults__", None) or {}).items():
+            visit(dflt, lambda flat, t=target, n=kname: _item(t.__kwdefaults__, n),
+                  f"{code.co_name} default {kname}", kname, depth)
         g = getattr(target, "__globals__", {})
-        for gname in _global_names(code):
+        for gname in sorted(_global_names(code)):
             if gname in g:
-                visit(g[gname], lambda flat, g=g, n=gname: g.get(n), gname, gname)
-    for i, a in enumerate(flat):
-        if is_module(a):
-            visit(a, lambda flat, i=i: flat[i], f"argument {i}", f"arg{i}")
+                visit(g[gname], lambda flat, g=g, n=gname: g.get(n), gname, gname, depth)
+
+    for i, a in enumerate(flat):  # modules and containers passed as arguments first
+        if not isinstance(a, Tensor):
+            visit(a, lambda flat, i=i: flat[i], f"argument {i}", f"arg{i}", 0)
+    _visit_function(fn, 0)
     return tuple(CapturedSource(k, getter, desc, name)
                  for k, (getter, desc, name) in sorted(found.items()))
+
+
+def _walkable(obj):
+    # plain instances whose attributes may hold tensors (an optimizer, a config object);
+    # not classes, modules or functions
+    d = getattr(obj, "__dict__", None)
+    return isinstance(d, dict) and not isinstance(obj, type) and \
+        type(obj).__module__ not in ("builtins",) and not hasattr(obj, "__file__")
+
+
+def _item(obj, key):
+    try:
+        return obj[key]
+    except (IndexError, KeyError, TypeError):
+        return None
 
 
 def _global_names(code):

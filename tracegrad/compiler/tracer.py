@@ -22,6 +22,9 @@ from ..ir.graph import Graph, Value
 from ..ops._registry import REGISTRY
 from .callbacks import hook_callback, retain_grad_hook
 
+__all__ = ["Tracer", "NotCompiled", "InputProxy", "GraphBreak", "user_location", "data_dependent",
+           "is_tracing", "proxy", "end_recording", "dtype_of"]
+
 
 class NotCompiled(GraphBreak):
     """A call that the compiler does not compile into a program yet (``Tensor.backward()``,

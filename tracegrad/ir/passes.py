@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from .graph import NodeKind, Value
 
+__all__ = ["dce", "cse"]
+
 
 def dce(graph, keep_inputs=True):
     """Drop calls whose results no output needs (hooks are kept: they have side effects)."""

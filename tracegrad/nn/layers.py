@@ -22,7 +22,7 @@ class Linear(Module):
 
     Initialised as PyTorch does: ``weight`` by ``kaiming_uniform_(a=sqrt(5))`` and ``bias``
     from ``U(-1/sqrt(in_features), 1/sqrt(in_features))``, both drawn from tracegrad's random
-    stream (``manual_seed`` reproduces them; the values differ from PyTorch's for a seed).
+    stream, which is PyTorch's (after ``manual_seed(s)`` they are PyTorch's values for ``s``).
 
         >>> import tracegrad as torch
         >>> fc = torch.nn.Linear(512, 100)

@@ -11,7 +11,9 @@ import collections.abc
 from collections import OrderedDict
 
 from .. import _dtype as D
+from .. import _grad_mode as _gm
 from .._grad_mode import no_grad
+from ..autograd.function import Function
 from .._graph import _HookDict, add_hook, zero_grad as _zero_grad
 from .._tensor import Tensor, _tensor_type_name
 from .parameter import Parameter
@@ -80,6 +82,7 @@ class Module:
         set_(self, "_modules", OrderedDict())
         set_(self, "_forward_hooks", _HookDict())
         set_(self, "_forward_pre_hooks", _HookDict())
+        set_(self, "_backward_hooks", _HookDict())
 
     # ------------------------------------------------------------------ calling
     def forward(self, *args, **kwargs):
@@ -87,12 +90,14 @@ class Module:
                                   f'"forward" function')
 
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks):
             return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
             r = hook(self, args)
             if r is not None:
                 args = r if isinstance(r, tuple) else (r,)
+        if self._backward_hooks and _gm.is_grad_enabled():
+            return _call_with_backward_hooks(self, args, kwargs)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             r = hook(self, args, out)
@@ -103,6 +108,12 @@ class Module:
     def register_forward_pre_hook(self, hook):
         """``hook(module, args) -> None or new args`` runs before ``forward``."""
         return add_hook(self._forward_pre_hooks, hook)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """``hook(module, grad_input, grad_output) -> None or new grad_input`` runs once the
+        gradients with respect to the module's tensor inputs are computed (``grad_output``:
+        with respect to its outputs), as PyTorch's full backward hooks."""
+        return add_hook(self._backward_hooks, hook)
 
     def register_forward_hook(self, hook):
         """``hook(module, args, output) -> None or new output`` runs after ``forward``."""
@@ -355,7 +366,7 @@ class Module:
                 device = a
         if dtype is not None:
             dtype = D.as_dtype(dtype)
-            if dtype.category != 2:
+            if dtype.category != D.FLOATING:
                 raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got "
                                 f"desired dtype={dtype}")
 
@@ -486,6 +497,68 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
+
+
+class _BackwardHook(Function):
+    """Identity on a module's tensor inputs (``"in"``) or outputs (``"out"``): its backward
+    sees the gradients the module's backward hooks are given."""
+
+    @staticmethod
+    def forward(ctx, state, where, *tensors):
+        ctx.state, ctx.where = state, where
+        outs = tuple(t.clone() for t in tensors)
+        return outs if len(outs) != 1 else outs[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state = ctx.state
+        if ctx.where == "out":
+            state["grad_output"] = grads
+            if not state["n_in"]:  # no input requires grad: the hooks run here (PyTorch's)
+                _run_backward_hooks(state, (None,) * state["n_args"])
+            return (None, None) + grads
+        return (None, None) + _run_backward_hooks(state, grads)
+
+
+def _run_backward_hooks(state, grad_input):
+    module = state["module"]
+    for hook in list(module._backward_hooks.values()):
+        r = hook(module, grad_input, state["grad_output"])
+        if r is not None:
+            r = r if isinstance(r, tuple) else (r,)
+            if len(r) != len(grad_input):
+                raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got "
+                                   f"{len(r)}, but expected {len(grad_input)}")
+            grad_input = r
+    return tuple(grad_input)
+
+
+def _call_with_backward_hooks(module, args, kwargs):
+    pos = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+    state = {"module": module, "grad_output": None, "n_in": len(pos),
+             "n_args": sum(isinstance(a, Tensor) for a in args)}
+    args = list(args)
+    if pos:
+        wrapped = _BackwardHook.apply(state, "in", *[args[i] for i in pos])
+        wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+        for i, w in zip(pos, wrapped):
+            args[i] = w
+    out = module.forward(*args, **kwargs)
+    for hook in list(module._forward_hooks.values()):
+        r = hook(module, tuple(args), out)
+        if r is not None:
+            out = r
+    single = isinstance(out, Tensor)
+    outs = (out,) if single else tuple(out) if isinstance(out, (tuple, list)) else None
+    if outs is None or not any(isinstance(o, Tensor) and o.requires_grad for o in outs):
+        return out
+    idx = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o.requires_grad]
+    wrapped = _BackwardHook.apply(state, "out", *[outs[i] for i in idx])
+    wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+    outs = list(outs)
+    for i, w in zip(idx, wrapped):
+        outs[i] = w
+    return outs[0] if single else type(out)(outs)
 
 
 def _check_name(name, what):

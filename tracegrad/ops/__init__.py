@@ -14,16 +14,42 @@ from .elementwise import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwis
 from .indexing import gather, getitem, index_select, nonzero, setitem
 from .linalg import bmm, dot, matmul, mm, mv, outer
 from .nn_ops import linear, linear_wgrad
+from .conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d, convolution  # noqa: F401
+from . import pool as _pool  # noqa: F401  (registers the pooling and padding ops)
+from . import normalization as _normalization  # noqa: F401
+from .math import (arctan2, atan2, ceil, erf, erfc, fix, floor, fmax, fmin, frac, hypot, lerp,  # noqa: F401
+                   round, trunc)
+from .activation import elu, gelu, hardtanh, leaky_relu, silu, softplus  # noqa: F401
+from . import loss_ops as _loss_ops  # noqa: F401
+from . import array as _array_ops, math as _math_ops
+from .array import allclose, any, all, cumsum, equal, flip, isclose, masked_fill, roll, tril, triu  # noqa: F401,A004
 from .reduction import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm,
                         softmax, std, sum, var)
 from .shape import (broadcast_shapes, broadcast_tensors, broadcast_to, cat, chunk, clone, concat, stack,
                     convert, expand, expand_as, flatten, mT, narrow, numpy_T, permute, reshape,
                     reshape_as, split, squeeze, sum_to_size, swapaxes, t, to_device, transpose,
-                    unbind, unflatten, unsqueeze, view, view_as)
+                    unbind, unflatten, unsqueeze, view, view_as, diagonal, select, contiguous)
+from ._views import as_strided
 from .. import _dtype as D
 from .._creation import tensor
 from .._device import as_device, device as _device_cls
 from .._tensor import Tensor
+
+# the public op functions (what `tracegrad` re-exports); the registry, Op, apply, ... stay here
+__all__ = ["abs", "absolute", "add", "amax", "amin", "argmax", "argmin", "bitwise_and",
+           "bitwise_not", "bitwise_or", "bitwise_xor", "bmm", "broadcast_shapes",
+           "broadcast_tensors", "broadcast_to", "cat", "chunk", "clamp", "clip",
+           "clone", "concat", "cos", "div", "divide", "dot", "eq", "exp", "expm1",
+           "flatten", "gather", "ge", "greater", "greater_equal", "gt", "index_select",
+           "isfinite", "isnan", "le", "less", "less_equal", "log", "log1p",
+           "log_softmax", "logical_and", "logical_not", "logical_or", "logical_xor",
+           "logsumexp", "lt", "matmul", "max", "maximum", "mean", "min", "minimum",
+           "mm", "mul", "multiply", "mv", "narrow", "ne", "neg", "negative", "nonzero",
+           "norm", "not_equal", "outer", "permute", "pow", "reciprocal", "relu",
+           "reshape", "rsqrt", "sigmoid", "sign", "sin", "softmax", "split", "sqrt",
+           "square", "squeeze", "stack", "std", "sub", "subtract", "sum", "swapaxes",
+           "t", "tanh", "transpose", "true_divide", "unbind", "unflatten", "unsqueeze",
+           "var", "where", "as_strided", "diagonal", "select"]
 
 
 def _swap(f):  # (add and mul keep self first, as PyTorch's 2 * x is x.mul(2))
@@ -107,7 +133,9 @@ def _install():
         unflatten=unflatten, permute=permute, transpose=transpose, swapaxes=swapaxes, t=t,
         unsqueeze=unsqueeze, squeeze=squeeze, expand=expand, expand_as=expand_as,
         broadcast_to=broadcast_to, sum_to_size=sum_to_size, narrow=narrow, unbind=unbind,
-        split=split, chunk=chunk, clone=clone, index_select=index_select, gather=gather,
+        split=split, chunk=chunk, clone=clone, diagonal=diagonal, select=select,
+        contiguous=contiguous,
+        as_strided=as_strided, index_select=index_select, gather=gather,
         nonzero=nonzero, __getitem__=getitem, __setitem__=setitem, to=_to, fill_=_fill_,
         copy_=_copy_,
         __add__=add, __radd__=add, __sub__=sub, __rsub__=_swap(sub), __mul__=mul,
@@ -133,3 +161,19 @@ def _install():
 
 
 _install()
+
+
+
+def _install_surface():
+    """Tensor methods of the ops in math.py and array.py, and their in-place variants."""
+    for name, fn in {**_math_ops.METHODS, **_array_ops.METHODS}.items():
+        setattr(Tensor, name, fn)
+    for name in _math_ops.INPLACE:
+        setattr(Tensor, name + "_", _inplace_of(_math_ops.METHODS[name]))
+    for name, fn in _array_ops.INPLACE_METHODS.items():
+        setattr(Tensor, name, fn)
+    for fn in (logical_xor, bitwise_and, bitwise_or, bitwise_xor, bitwise_not):
+        setattr(Tensor, fn.__name__, fn)
+
+
+_install_surface()

@@ -28,7 +28,9 @@ from .. import _dtype as D
 from .._errors import FREED_GRAPH_MSG, SCALAR_TYPE_NAME
 from .._graph import Node, SavedTensor, gradient_edge as _edge
 from .._state import STATE
-from .._tensor import Tensor as _Tensor, _Storage
+from .._tensor import _GF, _RG, Tensor as _Tensor, _Storage, _ViewData, _ViewTensor
+
+_VIEWS = None  # the ops/_views module, which builds on this one (set when it is imported)
 
 __all__ = ["Op", "REGISTRY", "register", "apply", "apply_inplace", "OpNode", "Sample", "Const",
            "unbroadcast"]
@@ -100,12 +102,14 @@ class Op:
     samples    ``[Sample(...), ...]``: inputs for the tests generated from the registry
     eager_jit  ``False`` keeps ``impl`` out of the eager jit cache (see ``_eager``), for an
                impl that must see concrete values or place data itself
+    aten       the name PyTorch's profiler gives the op (default ``"aten::" + name``)
     """
 
     def __init__(self, name, impl, *, vjp=None, vjp_all=None, grad_name=None, promote=None,
                  promote_from=0, samples=None, differentiable=True, twice_differentiable=True,
-                 tol=None, domain=None, public=None, eager_jit=True):
+                 tol=None, domain=None, public=None, eager_jit=True, aten=None):
         self.name = name
+        self.aten = aten or "aten::" + name
         self.impl = impl
         if vjp is not None and not isinstance(vjp, tuple):
             vjp = (vjp,)
@@ -319,7 +323,7 @@ def _apply(op, args, params):
         dt = _common_dtype(args[pf:] if pf else args)  # the usual case: one dtype, no scalars
         if dt is None:
             dt = D.result_type(*args[pf:]) if pf else D.result_type(*args)
-        if promote == "float" and dt.category != 2:
+        if promote == "float" and dt.category != D.FLOATING:
             dt = D.get_default_dtype()
         dnp = dt.np
     first = None
@@ -362,7 +366,7 @@ def _apply(op, args, params):
     out = Tensor._make(out_val, device)
     if op.differentiable and STATE.grad_enabled:
         needs = [isinstance(a, Tensor) and a._rg for a in args]
-        if True in needs and out.dtype.category == 2:  # integer/bool results carry no gradient
+        if True in needs and out.dtype.category == D.FLOATING:  # integer/bool results carry no gradient
             _attach_node(op, args, params, out, needs)
             if tracer is not None:  # the backward program cites the user's forward line
                 out.grad_fn.metadata["loc"] = out_val.node.loc  # and names g_<value>
@@ -600,13 +604,29 @@ def _save(a, kind):
     return SavedTensor(a) if kind == "full" else Meta(a)
 
 
+_LEAF_INPLACE = ("a leaf Variable that requires grad is being used in an in-place operation. "
+                 "(Wrap the update in `with torch.no_grad():`, or use an out-of-place op.)")
+_VIEW_OF_LEAF = "a view of a leaf Variable that requires grad is being used in an in-place operation."
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation.")
+
+
 def apply_inplace(op: Op, self, *args, **params):
     """``self.op_(...)``: compute out of place, then rebind ``self`` to the result, bump its
-    version, and make its history the new node's (PyTorch's rebase_history)."""
-    if STATE.grad_enabled and self.requires_grad and self.grad_fn is None:
-        raise RuntimeError(
-            "a leaf Variable that requires grad is being used in an in-place operation. "
-            "(Wrap the update in `with torch.no_grad():`, or use an out-of-place op.)")
+    version, and make its history the new node's (PyTorch's rebase_history). Through a view,
+    the result is written into the base's storage, and the base's history is rebased onto a
+    ``CopySlices`` node (see ``_inplace_view``)."""
+    data = self._data
+    isview = data.__class__ is _ViewData
+    if STATE.grad_enabled:
+        if self.__class__ is _ViewTensor:
+            _check_view_inplace(self, args)
+        elif self._rg and self.grad_fn is None:
+            raise RuntimeError(_LEAF_INPLACE)
+    if isview:
+        for s, st in zip(data.size, data.stride):
+            if st == 0 and s > 1:
+                raise RuntimeError(_OVERLAP)
     out = _apply(op, (self,) + args, params) if STATE.profiler is None else apply(op, self, *args, **params)
     if out.shape != self.shape:
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast "
@@ -616,24 +636,103 @@ def apply_inplace(op: Op, self, *args, **params):
             raise RuntimeError(f"result type {SCALAR_TYPE_NAME[out.dtype.name]} can't be cast to the "
                                f"desired output type {SCALAR_TYPE_NAME[self.dtype.name]}")
         out = out.to(self.dtype)
-    data = self._data
-    if STATE.tracer is not None:  # remember the tensor as it was: the compiler writes back
-        STATE.tracer.on_mutate(self)
-    data.value = out._data.value
-    data.version += 1
-    node = out.grad_fn
+    if isview:
+        node = _inplace_view(self, data, out)
+    else:
+        if STATE.tracer is not None:  # remember the tensor as it was: the compiler writes back
+            STATE.tracer.on_mutate(self)
+        data.value = out._data.value
+        data.version += 1
+        node = out.grad_fn
     if node is not None:
-        if isinstance(node, OpNode):
-            # inputs saved from `self` keep their old value (PyTorch saves `original_self`):
-            # detach them from the version counter; the saved output is now `self`.
-            node.saved = [_privatise(s, data) for s in node.saved]
-            if node.saved_out is not None:
-                node.saved_out.data = data
-                node.saved_out.version = data.version
+        _privatise_all(node, data)
         self.grad_fn = node
         self.requires_grad = True
         self._output_nr = 0
     return self
+
+
+def _inplace_view(self, data, out):
+    """Write ``out`` (the new value of view ``self``) into its base. For an autograd view whose
+    result or base has history, the base's new value is ``copy_slices(base, out)`` -- an op,
+    so the base's ``grad_fn`` becomes PyTorch's ``CopySlices`` and the view's is regenerated
+    from it (``AsStridedBackward0``) when next read. Returns the node for ``self`` (None for a
+    view: its grad_fn follows the base's)."""
+    V = _VIEWS
+    tracer = STATE.tracer
+    new = out._data.value
+    if tracer is not None:  # the compiler writes the root back; inside, the root is a Value
+        root = V._root_tensor(data)
+        tracer.on_mutate(root)
+        if isinstance(data.storage.value, jax.Array):
+            data.storage.value = tracer.value_of(root)
+    base = data.base if self.__class__ is _ViewTensor else None
+    nb = None
+    if base is not None and STATE.grad_enabled and (out.grad_fn is not None or base._rg):
+        size, stride, offset = V.base_layout(data, base)
+        nb = _apply(V._copy_slices, (base, out), {"size": size, "stride": stride, "offset": offset})
+        base._data.value = nb._data.value
+    else:
+        data.value = new  # a raw write through to the storage
+    data.version += 1
+    data._src, data._cache = data.storage.value, new
+    if nb is not None:
+        if nb.grad_fn is not None:
+            base.grad_fn = nb.grad_fn
+            base._rg = True
+            base._output_nr = 0
+        _privatise_all(out.grad_fn, data)
+    # a detached view shares the data, but its history is its own (set by apply_inplace)
+    return out.grad_fn if base is None else None
+
+
+def _privatise_all(node, data):
+    """Inputs saved from `self` keep their old value (PyTorch saves `original_self`): detach
+    them from the version counter; the saved output is now `self`."""
+    if isinstance(node, OpNode):
+        node.saved = [_privatise(s, data) for s in node.saved]
+        if node.saved_out is not None:
+            node.saved_out.data = data
+            node.saved_out.version = data.version
+
+
+def _check_view_inplace(self, args):
+    """PyTorch's check_inplace for a view: views made under no_grad or by a multi-output op
+    may not be changed in place when the change is recorded, nor may views of leaves that
+    require grad."""
+    if not (_RG.__get__(self) or any(isinstance(a, _Tensor) and a._rg for a in args)):
+        return
+    data = self._data
+    cm = data.creation
+    if cm is not None:
+        gf = _GF.__get__(self)
+        if gf is not None:
+            name = gf.name()
+            short = name[:name.rindex("Backward")] if "Backward" in name else name
+            nr = cm[6:] if cm.startswith("multi:") else self._output_nr
+            prefix = f"Output {nr} of {short} is a view"
+        else:
+            prefix = None
+        if cm == "no_grad":
+            msg = (prefix + " of a view which was created in no_grad mode and is being modified "
+                   "inplace with grad mode enabled." if prefix else
+                   "A view was created in no_grad mode and is being modified inplace with grad "
+                   "mode enabled.")
+            raise RuntimeError(msg + " Given that this use case is ambiguous and error-prone, it is "
+                               "forbidden. You can clarify your code by moving both the view and "
+                               "the inplace either both inside the no_grad block (if you don't "
+                               "want the inplace to be tracked) or both outside (if you want the "
+                               "inplace to be tracked).")
+        msg = (prefix + " and is being modified inplace." if prefix else
+               "A view was created in no_grad mode and is being modified inplace with grad mode "
+               "enabled.")
+        raise RuntimeError(msg + " This view is the output of a function that returns multiple "
+                           "views. Such functions do not allow the output views to be modified "
+                           "inplace. You should replace the inplace operation by an out-of-place "
+                           "one.")
+    base = data.base
+    if base._rg and base.grad_fn is None:
+        raise RuntimeError(_VIEW_OF_LEAF)
 
 
 def _privatise(s, data):

@@ -9,10 +9,21 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .. import _creation
 from .. import _dtype as D
+from .._errors import SCALAR_TYPE_NAME as _CPP_NAME
 from .._tensor import Tensor
 from ._registry import Const, Op, Sample, apply, register
 from .indexing import nonzero
+
+__all__ = ["abs", "absolute", "add", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor",
+           "clamp", "clip", "cos", "div", "divide", "eq", "exp", "expm1", "ge",
+           "greater", "greater_equal", "gt", "isfinite", "isnan", "le", "less",
+           "less_equal", "log", "log1p", "logical_and", "logical_not", "logical_or",
+           "logical_xor", "lt", "maximum", "minimum", "mul", "multiply", "ne", "neg",
+           "negative", "not_equal", "pow", "reciprocal", "relu", "rsqrt", "sigmoid",
+           "sign", "sin", "sqrt", "square", "sub", "subtract", "tanh", "true_divide",
+           "where"]
 
 UNARY_SAMPLES = [Sample(()), Sample((5,)), Sample((2, 3))]
 BINARY_SAMPLES = [Sample((4,), (4,)), Sample((2, 3), (3,)), Sample((2, 1), (1, 3)),
@@ -67,6 +78,7 @@ def _add_alpha(x, y, alpha):  # a sample call that runs on torch tensors too
 # every parameter at every step, and one pass over the weights is half the memory traffic
 _add_scaled = register(Op(
     "add_scaled", lambda x, y, alpha: x + alpha * y, promote="all", grad_name="AddBackward0",
+    aten="aten::add",
     vjp=(lambda g, x, y, alpha, *, out: g, lambda g, x, y, alpha, *, out: g * alpha, None),
     samples=[Sample((4,), (4,), Const(0.5), call=_add_alpha),
              Sample((2, 3), (3,), Const(-2.0), call=_add_alpha),
@@ -82,7 +94,7 @@ def add(input, other, *, alpha=1):
 
 
 def _check_alpha(input, other, alpha):
-    if isinstance(alpha, float) and D.result_type(input, other).category != 2:
+    if isinstance(alpha, float) and D.result_type(input, other).category != D.FLOATING:
         raise RuntimeError("For integral input tensors, argument alpha must not be a floating "
                            "point number.")
 
@@ -175,6 +187,9 @@ def clamp(input, min=None, max=None):  # noqa: A002
     """Clamp ``input`` into ``[min, max]`` (scalars or tensors, as ``torch.clamp``)."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    dt = D.result_type(input, min, max)
+    if dt is not input.dtype:  # an integer tensor clamped to float bounds: PyTorch's float result
+        input = input.to(dt)
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = input
         if min is not None:
@@ -216,7 +231,20 @@ def where(condition, input=None, other=None):
     """``input`` where ``condition`` else ``other`` (as ``torch.where``)."""
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
+    cd = getattr(condition, "dtype", None)  # (rules may pass a Python bool)
+    if cd is None:
+        return apply(_where, condition, input, other)
+    if cd is not D.bool and cd is not D.uint8:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
+                           f"with dtype {_CPP_NAME[cd.name]}")
+    if not hasattr(input, "_data") and not hasattr(other, "_data"):
+        # two Python scalars: PyTorch's result type (a float is the default dtype), not jax's
+        input = _scalar_tensor(input, D.result_type(input, other), condition.device)
     return apply(_where, condition, input, other)
+
+
+def _scalar_tensor(value, dtype, device):
+    return _creation.tensor(value, dtype=dtype, device=device)
 
 
 where.op = _where

@@ -11,8 +11,11 @@ import numpy as np
 
 from .. import _dtype as D
 from .._creation import arange, tensor as _tensor
-from .._tensor import Tensor, _wrap_dim as _dims
+from .._tensor import Tensor, _wrap_dim as _dims, layout
 from ._registry import Const, Op, Sample, apply, apply_inplace, register
+from ._views import getitem_layout, make_view
+
+__all__ = ["gather", "getitem", "index_select", "nonzero", "setitem"]
 
 # spec items: ("i", k) int, ("s", start, stop, step), ("n",) None, ("t", j) j-th index tensor
 
@@ -40,7 +43,7 @@ def _normalize(x, index):
     for it in index:
         if isinstance(it, (list, np.ndarray)):
             it = _tensor(it)
-            if it.dtype.category == 2:
+            if it.dtype.category == D.FLOATING:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         elif isinstance(it, bool):
             raise IndexError("indexing with a Python bool is not supported; use a bool tensor")
@@ -72,7 +75,7 @@ def _normalize(x, index):
                     spec.append(("t", len(tensors)))
                     tensors.append(nz)
                 dim += it.ndim
-            elif it.dtype.category == 1:
+            elif it.dtype.category == D.INTEGRAL:
                 _check_bounds(it, shape[dim], dim)
                 spec.append(("t", len(tensors)))
                 tensors.append(it)
@@ -117,11 +120,21 @@ def _check_bounds(t, size, dim):
         raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {size}")
 
 
+_BASIC_NAMES = {"i": "SelectBackward0", "s": "SliceBackward0", "n": "UnsqueezeBackward0"}
+
+
 def _getitem_name(params, args):
-    kinds = {it[0] for it in params["spec"]}
-    if "t" in kinds:
+    # PyTorch applies a basic index one item at a time: the node is the last one's
+    spec = params["spec"]
+    if any(it[0] == "t" for it in spec):
         return "IndexBackward0"
-    return "SelectBackward0" if "i" in kinds else "SliceBackward0"
+    for it in reversed(spec):
+        if it != _FULL:
+            return _BASIC_NAMES[it[0]]
+    return "SliceBackward0"
+
+
+_FULL = ("s", None, None, None)
 
 
 _getitem = register(Op(
@@ -135,8 +148,13 @@ _getitem = register(Op(
 
 
 def getitem(x, index):
+    """``x[index]``: a view of ``x`` for a basic index (ints, slices, None, ...), a copy
+    (PyTorch's advanced indexing) when an index is a tensor, a list or a mask."""
     spec, tensors = _normalize(x, index)
-    return apply(_getitem, x, *tensors, spec=spec)
+    out = apply(_getitem, x, *tensors, spec=spec)
+    if tensors:
+        return out
+    return make_view(out, x, getitem_layout(layout(x), spec))
 
 
 _getitem.public = getitem

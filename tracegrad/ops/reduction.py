@@ -1,5 +1,8 @@
 """Reductions: sum, mean, amax/amin, max/min (with and without dim), var/std, softmax,
-log_softmax, logsumexp, argmax/argmin."""
+log_softmax, logsumexp, argmax/argmin, norm (``linalg_vector_norm``).
+
+Wherever a dim is taken, a 0-d tensor accepts dim 0 and -1 (PyTorch's rule): the op then
+reduces over no dim at all, written ``dim=()`` in its params."""
 from __future__ import annotations
 
 import collections
@@ -12,29 +15,48 @@ from .. import _dtype as D
 from .._errors import SCALAR_TYPE_NAME
 from .._tensor import Tensor
 from ._registry import Op, Sample, apply, register
+from . import elementwise as _ew
 from .elementwise import abs as _abs, exp, maximum, minimum, pow as _pow, sqrt, where
 from .shape import _dims, expand, reshape, unsqueeze
 
+__all__ = ["amax", "amin", "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min",
+           "norm", "softmax", "std", "sum", "var"]
+
 REDUCE_SAMPLES = [Sample((5,)), Sample((2, 3), dim=1), Sample((2, 3), dim=0, keepdim=True),
-                  Sample((2, 3, 4), dim=(0, 2))]
+                  Sample((2, 3, 4), dim=(0, 2)), Sample((), dim=0), Sample((), dim=-1, keepdim=True),
+                  Sample((1, 3), dim=(0, -1))]
 
 
 def _norm_dims(dim, ndim):
-    """``None``/``()`` -> None (all dims); int or sequence -> sorted tuple of non-negative dims."""
-    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+    """``None`` -> None (all dims); int or sequence -> sorted tuple of non-negative dims; an
+    empty sequence names every dim (PyTorch's ``sum(x, ())``: all dims, ``SumBackward1``).
+    A 0-d tensor takes dim 0 and -1, as in PyTorch: they reduce nothing, which is ``()``."""
+    if dim is None:
         return None
     if isinstance(dim, (tuple, list)):
-        dims = tuple(sorted(_dims(d, ndim) for d in dim))
-        if len(set(dims)) != len(dims):
-            raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
-        return dims
-    return (_dims(dim, ndim),)
+        if not dim:
+            return tuple(range(ndim))
+        dims = [_dims(d, ndim) for d in dim]
+        seen = set()
+        for d in dims:
+            if d in seen:
+                raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
+            seen.add(d)
+        return tuple(sorted(dims)) if ndim else ()
+    d = _dims(dim, ndim)
+    return (d,) if ndim else ()
+
+
+def _one_dim(dim, ndim):
+    """One dim (an int) for ops along a single dim; ``()`` for a 0-d tensor's dim 0 / -1."""
+    d = _dims(dim, ndim)
+    return d if ndim else ()
 
 
 def _unreduce(g, shape, dim, keepdim):
     """Bring a reduced gradient back to ``shape`` (reinsert reduced dims, then expand).
     A full reduction's 0-dim gradient expands directly: one op instead of two."""
-    if not keepdim and len(shape) and dim is not None:
+    if not keepdim and dim is not None and len(dim) < len(shape):
         kshape = list(shape)
         for d in dim:
             kshape[d] = 1
@@ -63,7 +85,7 @@ _sum = _reduction("sum", _sum_impl,
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
     """Sum over ``dim`` (all dims by default), as ``torch.sum``; ints and bools sum to int64."""
-    if dtype is None and input.dtype.category != 2:
+    if dtype is None and input.dtype.category != D.FLOATING:
         dtype = D.int64
     return apply(_sum, input, dim=_norm_dims(dim, input.ndim), keepdim=keepdim,
                  dtype=None if dtype is None else D.as_dtype(dtype))
@@ -80,7 +102,7 @@ _mean = _reduction("mean", lambda x, *, dim, keepdim: jnp.mean(x, axis=dim, keep
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
-    if input.dtype.category != 2:
+    if input.dtype.category != D.FLOATING:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a "
                            f"floating point or complex dtype. Got: {_cpp_name(input.dtype)}")
     return apply(_mean, input, dim=_norm_dims(dim, input.ndim), keepdim=keepdim)
@@ -99,15 +121,28 @@ def _evenly(g, x, out, dim, keepdim):
     return _unreduce(g, x.shape, dim, keepdim) * mask / sum(mask, dim, keepdim=True)
 
 
+def _check_nonempty(name, input, dim, dims):
+    """PyTorch's errors for a max/min-like reduction (no identity) over an empty dim."""
+    if dim is None or dim == () or dim == []:
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() "
+                           "== 0. Specify the reduction dim with the 'dim' argument.")
+    for d in (dims if isinstance(dims, tuple) else (dims,)):
+        if input.shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+
+
 def _ext(name, fn, grad_names):
     op = _reduction(name, lambda x, *, dim, keepdim: fn(x, axis=dim, keepdims=keepdim),
                     lambda g, x, *, out, dim, keepdim: _evenly(g, x, out, dim, keepdim),
-                    grad_names, twice_differentiable=False)
+                    grad_names, twice_differentiable=False, aten="aten::" + name.replace("_all", ""))
+
+    shown = name.replace("_all", "")  # max_all is torch.max(input)
 
     def public(input, dim=(), keepdim=False):
+        dims = _norm_dims(dim, input.ndim)
         if input.numel() == 0:
-            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
-        return apply(op, input, dim=_norm_dims(dim, input.ndim), keepdim=keepdim)
+            _check_nonempty(shown, input, dim, dims)
+        return apply(op, input, dim=dims, keepdim=keepdim)
     public.__name__ = name
     op.public = public
     return public
@@ -120,23 +155,39 @@ _min_all = _ext("min_all", jnp.min, ("MinBackward1", "MinBackward1"))
 
 _onehot = register(Op("onehot_along",
                       lambda idx, *, size, dim: jnp.expand_dims(jnp.arange(size), tuple(
-                          i for i in range(idx.ndim) if i != dim)) == idx))
+                          i for i in range(idx.ndim) if i != dim)) == idx,
+                      aten="tg::onehot_along"))  # (no ATen op: a step of max's backward)
 
 
 def _select_grad(g, x, dim, keepdim, arg):
+    # max/min along a dim: the whole gradient goes to the selected (first) index, as PyTorch
+    where = _ew.where
+    if not x.ndim:  # a 0-d input is its own maximum (PyTorch scatters g into zeros: an op)
+        return where(True, g, 0.0)
     idx = arg(x, dim, keepdim=True)
     gk = g if keepdim else unsqueeze(g, dim)
     return where(apply(_onehot, idx, size=x.shape[dim], dim=dim), gk, 0.0)
 
 
 def _argext(name, fn):
-    op = register(Op(name, lambda x, *, dim, keepdim: fn(x, axis=dim, keepdims=keepdim)))
+    def impl(x, *, dim, keepdim):
+        if dim == ():  # a 0-d input: its one element is index 0
+            return jnp.zeros((), jnp.int64)
+        return fn(x, axis=dim, keepdims=keepdim)
+    op = register(Op(name, impl, samples=[Sample((2, 3), dim=1), Sample((), dim=0)]))
 
     def public(input, dim=None, keepdim=False):
+        if input.numel() == 0:
+            if dim is None:
+                raise IndexError(f"{name}(): Expected reduction dim to be specified for "
+                                 "input.numel() == 0.")
+            _check_nonempty(name, input, dim, _one_dim(dim, input.ndim))
         if dim is None:
-            return apply(op, reshape(input, -1), dim=0, keepdim=False)
-        return apply(op, input, dim=_dims(dim, input.ndim), keepdim=keepdim)
+            out = apply(op, reshape(input, -1), dim=0, keepdim=False)
+            return reshape(out, (1,) * input.ndim) if keepdim else out
+        return apply(op, input, dim=_one_dim(dim, input.ndim), keepdim=keepdim)
     public.__name__ = name
+    public.op = op
     op.public = public
     return public
 
@@ -144,14 +195,16 @@ def _argext(name, fn):
 argmax = _argext("argmax", jnp.argmax)
 argmin = _argext("argmin", jnp.argmin)
 
-_max_dim = register(Op("max_dim", lambda x, *, dim, keepdim: jnp.max(x, axis=dim, keepdims=keepdim),
+_max_dim = register(Op("max_dim", aten="aten::max", impl=lambda x, *, dim, keepdim: jnp.max(x, axis=dim, keepdims=keepdim),
                        grad_name="MaxBackward0", twice_differentiable=False,
                        vjp=lambda g, x, *, out, dim, keepdim: _select_grad(g, x, dim, keepdim, argmax),
-                       samples=[Sample((2, 3), dim=1), Sample((3, 4), dim=0, keepdim=True)]))
-_min_dim = register(Op("min_dim", lambda x, *, dim, keepdim: jnp.min(x, axis=dim, keepdims=keepdim),
+                       samples=[Sample((2, 3), dim=1), Sample((3, 4), dim=0, keepdim=True),
+                                Sample((), dim=-1)]))
+_min_dim = register(Op("min_dim", aten="aten::min", impl=lambda x, *, dim, keepdim: jnp.min(x, axis=dim, keepdims=keepdim),
                        grad_name="MinBackward0", twice_differentiable=False,
                        vjp=lambda g, x, *, out, dim, keepdim: _select_grad(g, x, dim, keepdim, argmin),
-                       samples=[Sample((2, 3), dim=1), Sample((3, 4), dim=0, keepdim=True)]))
+                       samples=[Sample((2, 3), dim=1), Sample((3, 4), dim=0, keepdim=True),
+                                Sample((), dim=-1)]))
 
 return_types_max = collections.namedtuple("max", ["values", "indices"])
 return_types_min = collections.namedtuple("min", ["values", "indices"])
@@ -163,8 +216,11 @@ def _max_min(all_fn, dim_op, arg, rtype, bin_fn):
             return bin_fn(input, dim)
         if dim is None:
             return all_fn(input)
-        d = _dims(dim, input.ndim)
-        return rtype(apply(dim_op, input, dim=d, keepdim=keepdim), arg(input, d, keepdim))
+        d = _one_dim(dim, input.ndim)
+        if input.numel() == 0:
+            _check_nonempty(public.__name__, input, dim, d)
+        return rtype(apply(dim_op, input, dim=d, keepdim=keepdim),
+                     apply(arg.op, input, dim=d, keepdim=keepdim))
     return public
 
 
@@ -184,20 +240,28 @@ def _var_grad(g, x, dim, correction, keepdim):
             / (_count(x.shape, dim) - correction))
 
 
-VAR_SAMPLES = [Sample((5,)), Sample((2, 3), dim=1), Sample((3, 4), dim=0, keepdim=True, correction=0)]
+VAR_SAMPLES = [Sample((5,)), Sample((2, 3), dim=1), Sample((3, 4), dim=0, keepdim=True, correction=0),
+               Sample((), dim=0, correction=0), Sample((2, 3), dim=(0, 1), keepdim=True)]
 _var = register(Op("var", _var_impl, grad_name="VarBackward0", samples=VAR_SAMPLES,
                    vjp=lambda g, x, *, out, dim, correction, keepdim: _var_grad(g, x, dim, correction, keepdim)))
 _std = register(Op("std", lambda x, *, dim, correction, keepdim: jnp.sqrt(_var_impl(
                        x, dim=dim, correction=correction, keepdim=keepdim)),
-                   grad_name="StdBackward0", samples=VAR_SAMPLES,
+                   grad_name="StdBackward0", samples=VAR_SAMPLES[:3] + VAR_SAMPLES[4:],  # (0-d: std 0, a kink)
                    vjp=lambda g, x, *, out, dim, correction, keepdim: _var_grad(
-                       g / (2 * out), x, dim, correction, keepdim)))
+                       _std_g(g, out), x, dim, correction, keepdim)))
+
+
+def _std_g(g, out):
+    # PyTorch masks where the std is 0 (a constant slice): gradient 0, not 0/0
+    return _ew.where(out == 0, 0.0, g / (2 * out))
 
 
 def _var_public(op):
     def public(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
         if isinstance(dim, bool):  # var(input, unbiased)
             dim, unbiased = None, dim
+        if input.dtype.category != 2:
+            raise RuntimeError("std and var only support floating point and complex dtypes")
         if correction is None:
             correction = 1 if unbiased is None else int(bool(unbiased))
         return apply(op, input, dim=_norm_dims(dim, input.ndim), correction=correction, keepdim=keepdim)
@@ -209,7 +273,8 @@ def _var_public(op):
 var = _var_public(_var)
 std = _var_public(_std)
 
-SOFTMAX_SAMPLES = [Sample((5,), dim=0), Sample((2, 3), dim=1), Sample((2, 3, 2), dim=-2)]
+SOFTMAX_SAMPLES = [Sample((5,), dim=0), Sample((2, 3), dim=1), Sample((2, 3, 2), dim=-2),
+                   Sample((), dim=-1)]
 _softmax = register(Op(
     "softmax", lambda x, *, dim: jax.nn.softmax(x, axis=dim), promote="float", samples=SOFTMAX_SAMPLES,
     vjp=lambda g, x, *, out, dim: out * (g - sum(g * out, dim, keepdim=True))))
@@ -226,7 +291,12 @@ def _softmax_public(op):
                             "dim choice is deprecated; pass dim explicitly)")
         if dtype is not None:
             input = input.to(dtype)
-        return apply(op, input, dim=_dims(dim, input.ndim))
+        d = _one_dim(dim, input.ndim)
+        if input.dtype.category != 2:
+            kernel = "lastdim_kernel_impl" if d == () or d == input.ndim - 1 else "kernel_impl"
+            raise NotImplementedError(f"\"{op.name}_{kernel}\" not implemented for "
+                                      f"'{_cpp_name(input.dtype)}'")
+        return apply(op, input, dim=d)
     public.__name__ = op.name
     op.public = public
     return public
@@ -249,16 +319,83 @@ def logsumexp(input, dim, keepdim=False):
 _logsumexp.public = logsumexp
 
 
-def prod_(shape):
-    return math.prod(shape)
+exp = _ew.exp
 
 
-def norm(input, p="fro", dim=None, keepdim=False):
-    """Vector 2-norm / Frobenius norm (p=2 or 'fro'), or p-norms for other numeric p."""
-    if p in ("fro", 2, 2.0):
-        return sqrt(sum(input * input, dim, keepdim))
-    if p in (1, 1.0):
-        return sum(_abs(input), dim, keepdim)
-    if p == float("inf"):
-        return amax(_abs(input), dim if dim is not None else (), keepdim)
-    return _pow(sum(_pow(_abs(input), p), dim, keepdim), 1.0 / p)
+def _norm_impl(x, *, ord, dim, keepdim):  # noqa: A002
+    a = jnp.abs(x)
+    if ord == math.inf:
+        return jnp.max(a, axis=dim, keepdims=keepdim)
+    if ord == -math.inf:
+        return jnp.min(a, axis=dim, keepdims=keepdim)
+    if ord == 0:
+        return jnp.sum(a != 0, axis=dim, keepdims=keepdim).astype(x.dtype)
+    if ord == 1:
+        return jnp.sum(a, axis=dim, keepdims=keepdim)
+    if ord == 2:
+        return jnp.sqrt(jnp.sum(x * x, axis=dim, keepdims=keepdim))
+    return jnp.sum(a ** ord, axis=dim, keepdims=keepdim) ** (1.0 / ord)
+
+
+def _norm_grad(g, x, out, ord, dim, keepdim):  # noqa: A002
+    """PyTorch's norm_backward: 0 where the norm is 0; ties of the inf-norms share evenly."""
+    _abs, sign, where = _ew.abs, _ew.sign, _ew.where
+    if ord == 0:
+        return None
+    g = _unreduce(g, x.shape, dim, keepdim)
+    if ord == 1:
+        return g * sign(x)
+    n = _unreduce(out, x.shape, dim, keepdim)
+    if ord in (math.inf, -math.inf):
+        mask = _abs(x) == n
+        return g * sign(x) * mask / sum(mask, dim, keepdim=True)
+    if ord == 2:
+        return where(n == 0, 0.0, g * x / n)
+    return where((n == 0) | (x == 0), 0.0, g * sign(x) * (_abs(x) / n) ** (ord - 1))
+
+
+_norm = register(Op(
+    "linalg_vector_norm", _norm_impl, promote="float", grad_name="LinalgVectorNormBackward0",
+    vjp=lambda g, x, *, out, ord, dim, keepdim: _norm_grad(g, x, out, ord, dim, keepdim),  # noqa: A002
+    twice_differentiable=False,
+    samples=[Sample((5,), call=lambda x: x.norm()), Sample((2, 3), call=lambda x: x.norm(dim=1)),
+             Sample((2, 3), call=lambda x: x.norm(1, dim=0, keepdim=True)),
+             Sample((2, 3), call=lambda x: x.norm(3)), Sample((4,), call=lambda x: x.norm(0.5)),
+             Sample((2, 3), call=lambda x: x.norm(float("inf"), dim=-1)),
+             Sample((3,), call=lambda x: x.norm(-float("inf"))),
+             Sample((), call=lambda x: x.norm(dim=0)),
+             Sample((2, 3, 2), call=lambda x: x.norm(dim=(0, 2)))]))
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """The vector p-norm over ``dim`` (all dims by default) as ``torch.norm`` for numeric
+    ``p`` and ``"fro"`` (the 2-norm of all elements of ``dim``); ``grad_fn`` is PyTorch's
+    ``LinalgVectorNormBackward0``."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.dtype.category != 2:
+        raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as "
+                           f"input. Got {_cpp_name(input.dtype)}")
+    if p == "fro":
+        p = 2
+    if isinstance(p, str):
+        raise NotImplementedError(f"norm: p={p!r} (matrix norms) is not supported; use a "
+                                  "numeric p or 'fro'")
+    if isinstance(dim, int):
+        dim = (dim,)
+    dims = _norm_dims(dim, input.ndim)
+    p = float(p)
+    if input.numel() == 0 and p in (math.inf, -math.inf):
+        ps = "inf" if p > 0 else "-inf"
+        if dims is None:
+            raise RuntimeError(f"linalg.vector_norm cannot compute the {ps} norm on an empty "
+                               "tensor because the operation does not have an identity")
+        for d in dims:
+            if input.shape[d] == 0:
+                raise RuntimeError(f"linalg.vector_norm cannot compute the {ps} norm on the "
+                                   f"dimension {d}because this dimension is empty and the "
+                                   "operation does not have an identity")
+    return apply(_norm, input, ord=p, dim=dims, keepdim=keepdim)
+
+
+_norm.public = norm

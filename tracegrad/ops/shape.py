@@ -1,5 +1,9 @@
-"""Shape ops: reshape/view, transpose/permute, (un)squeeze, expand, flatten, cat, stack,
-split, dtype/device conversion, clone; and ``sum_to_size``, which undoes broadcasting."""
+"""Shape ops: reshape/view, transpose/permute, (un)squeeze, expand, flatten, diagonal, cat,
+stack, split, dtype/device conversion, clone; and ``sum_to_size``, which undoes broadcasting.
+
+The view ops among them return views of their input (``_views.make_view``): the op computes
+the value, and the result shares the input's storage and version counter with PyTorch's
+strides, so an in-place change through either is seen by both."""
 from __future__ import annotations
 
 import math
@@ -8,7 +12,10 @@ import jax
 import jax.numpy as jnp
 
 from .. import _dtype as D
+from .._tensor import contiguous_strides, layout
 from ._registry import Op, Sample, apply, register
+from ._views import (_strided_add, diagonal_layout, expand_layout, make_view, permute_layout,
+                     squeeze_layout, unsqueeze_layout, view_stride)
 from .indexing import getitem
 
 
@@ -19,6 +26,12 @@ def _public(op, fn):
 
 
 from .._tensor import _wrap_dim as _dims  # noqa: E402  (one dim-wrapping rule for all)
+
+__all__ = ["broadcast_shapes", "broadcast_tensors", "broadcast_to", "cat", "chunk", "clone",
+           "concat", "concatenate", "convert", "expand", "expand_as", "flatten", "mT",
+           "narrow", "numpy_T", "permute", "reshape", "reshape_as", "split", "squeeze",
+           "stack", "sum_to_size", "swapaxes", "t", "to_device", "transpose", "unbind",
+           "unflatten", "unsqueeze", "view", "view_as"]
 
 
 def _size_args(size):
@@ -76,29 +89,59 @@ def _infer_shape(shape, numel):
     return tuple(shape)
 
 
+# reshape's copy when no view can do it (PyTorch: _unsafe_view of a contiguous clone)
+_unsafe_view = register(Op("unsafe_view", lambda x, *, shape: jnp.reshape(x, shape),
+                           grad_name="UnsafeViewBackward0", aten="aten::_unsafe_view",
+                           vjp=lambda g, x, *, out, shape: reshape(g, x.shape),
+                           samples=[Sample((2, 3), call=lambda x: x.t().reshape(6))]))
+
+_VIEW_SIZE_MSG = ("view size is not compatible with input tensor's size and stride (at least one "
+                  "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+
+
 def reshape(input, *shape):
-    """``input`` with a new shape (one dim may be -1), as ``torch.reshape`` / ``Tensor.view``."""
-    return apply(_reshape, input, shape=_infer_shape(_size_args(shape), input.numel()))
+    """``input`` with a new shape (one dim may be -1), as ``torch.reshape``: a view when the
+    strides allow one, else a copy."""
+    shape = _infer_shape(_size_args(shape), input.numel())
+    size, stride, offset = layout(input)
+    st = view_stride(size, stride, shape)
+    if st is None:
+        return apply(_unsafe_view, clone(input), shape=shape)
+    return make_view(apply(_reshape, input, shape=shape), input, (shape, st, offset))
 
 
 _public(_reshape, reshape)
-view = reshape
+
+
+def view(input, *shape):
+    """A view of ``input`` with a new shape (``Tensor.view``); raises PyTorch's error when the
+    strides do not allow one (``reshape`` copies then)."""
+    shape = _infer_shape(_size_args(shape), input.numel())
+    size, stride, offset = layout(input)
+    st = view_stride(size, stride, shape)
+    if st is None:
+        raise RuntimeError(_VIEW_SIZE_MSG)
+    return make_view(apply(_reshape, input, shape=shape), input, (shape, st, offset))
 
 
 def view_as(input, other):
+    return view(input, other.shape)
+
+
+def reshape_as(input, other):
     return reshape(input, other.shape)
 
 
-reshape_as = view_as
-
-
 def flatten(input, start_dim=0, end_dim=-1):
+    """As ``torch.flatten``: ``input`` itself when there is nothing to merge."""
     nd = input.ndim
     if nd == 0:
         return reshape(input, 1)
     s, e = _dims(start_dim, nd), _dims(end_dim, nd)
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    if s == e:
+        return input
     shp = tuple(input.shape)
     return reshape(input, shp[:s] + (math.prod(shp[s:e + 1]),) + shp[e + 1:])
 
@@ -106,7 +149,7 @@ def flatten(input, start_dim=0, end_dim=-1):
 def unflatten(input, dim, sizes):
     shp = tuple(input.shape)
     d = _dims(dim, len(shp))
-    return reshape(input, shp[:d] + tuple(sizes) + shp[d + 1:])
+    return view(input, shp[:d] + tuple(sizes) + shp[d + 1:])
 
 
 # --------------------------------------------------------------------------- transpose / permute
@@ -125,40 +168,61 @@ def _inverse(dims):
 
 def permute(input, *dims):
     nd = input.ndim
-    dims = tuple(_dims(d, nd) for d in _size_args(dims))
-    if sorted(dims) != list(range(nd)):
+    dims = _size_args(dims)
+    if len(dims) != nd:
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
                            f"not match the length of the desired ordering of dimensions i.e. "
-                           f"input.dim() = {nd} is not equal to len(dims) = {len(dims)}"
-                           if len(dims) != nd else f"permute(): duplicate dims are not allowed: {dims}")
-    return apply(_permute, input, dims=dims)
+                           f"input.dim() = {nd} is not equal to len(dims) = {len(dims)}")
+    dims = tuple(_dims(d, nd) for d in dims)
+    if len(set(dims)) != nd:
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return make_view(apply(_permute, input, dims=dims), input, permute_layout(layout(input), dims))
 
 
 _public(_permute, permute)
 
-_transpose = register(Op("transpose", lambda x, *, dim0, dim1: jnp.swapaxes(x, dim0, dim1),
+_transpose = register(Op("transpose", lambda x, *, dim0, dim1: jnp.swapaxes(x, dim0, dim1) if x.ndim else x,
                          grad_name="TransposeBackward0",
                          vjp=lambda g, x, *, out, dim0, dim1: transpose(g, dim0, dim1),
                          samples=[Sample((2, 3), dim0=0, dim1=1), Sample((2, 3, 4), dim0=-1, dim1=0)]))
 
 
+def _swap_layout(lay, d0, d1):
+    if not lay[0]:
+        return lay
+    dims = list(range(len(lay[0])))
+    dims[d0], dims[d1] = d1, d0
+    return permute_layout(lay, dims)
+
+
 def transpose(input, dim0, dim1):
     nd = input.ndim
-    return apply(_transpose, input, dim0=_dims(dim0, nd), dim1=_dims(dim1, nd))
+    d0, d1 = _dims(dim0, nd), _dims(dim1, nd)
+    return make_view(apply(_transpose, input, dim0=d0, dim1=d1), input,
+                     _swap_layout(layout(input), d0, d1))
 
 
 _public(_transpose, transpose)
 swapaxes = transpose
 
+_t = register(Op("t", lambda x: x.T, grad_name="TBackward0", vjp=lambda g, x, *, out: t(g),
+                 samples=[Sample((2, 3)), Sample((3,)), Sample(())]))
+
 
 def t(input):
-    if input.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {input.ndim}D")
-    return transpose(input, 0, 1) if input.ndim == 2 else input
+    """The transpose of a matrix (a 0-d or 1-d tensor as it is), as ``torch.t``: a view."""
+    nd = input.ndim
+    if nd > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
+    lay = layout(input)
+    return make_view(apply(_t, input), input, _swap_layout(lay, 0, 1) if nd == 2 else lay)
+
+
+_public(_t, t)
 
 
 def numpy_T(input):
-    return permute(input, tuple(range(input.ndim))[::-1]) if input.ndim > 1 else input
+    return permute(input, tuple(range(input.ndim))[::-1])
 
 
 def mT(input):
@@ -175,15 +239,19 @@ _unsqueeze = register(Op("unsqueeze", lambda x, *, dim: jnp.expand_dims(x, dim),
 
 
 def unsqueeze(input, dim):
-    return apply(_unsqueeze, input, dim=_dims(dim, input.ndim + 1))
+    d = _dims(dim, input.ndim + 1)
+    return make_view(apply(_unsqueeze, input, dim=d), input, unsqueeze_layout(layout(input), d))
 
 
 _public(_unsqueeze, unsqueeze)
 
-_squeeze = register(Op("squeeze", lambda x, *, dims: jnp.squeeze(x, dims),
-                       grad_name=lambda params, args: "SqueezeBackward1" if len(params["dims"]) == 1 else "SqueezeBackward0",
-                       vjp=lambda g, x, *, out, dims: reshape(g, x.shape),
-                       samples=[Sample((1, 3, 1), dim=(0, 2)), Sample((2, 1), dim=1)]))
+# PyTorch names the three overloads: squeeze() 0, squeeze(int) 1, squeeze(tuple) 2
+_squeeze = register(Op("squeeze", lambda x, *, dims, form: jnp.squeeze(x, dims),
+                       grad_name=lambda params, args: f"SqueezeBackward{params['form']}",
+                       vjp=lambda g, x, *, out, dims, form: reshape(g, x.shape),
+                       samples=[Sample((1, 3, 1), call=lambda x: squeeze(x, (0, 2))),
+                                Sample((2, 1), call=lambda x: squeeze(x, 1)),
+                                Sample((1, 2, 1), call=lambda x: squeeze(x))]))
 
 
 def squeeze(input, dim=None):
@@ -194,7 +262,9 @@ def squeeze(input, dim=None):
         dd = dim if isinstance(dim, (tuple, list)) else (dim,)
         dims = tuple(sorted({_dims(d, len(shp)) for d in dd}))
         dims = tuple(d for d in dims if len(shp) and shp[d] == 1)
-    return apply(_squeeze, input, dims=dims)
+    form = 0 if dim is None else 2 if isinstance(dim, (tuple, list)) else 1
+    return make_view(apply(_squeeze, input, dims=dims, form=form), input,
+                     squeeze_layout(layout(input), dims))
 
 
 _public(_squeeze, squeeze)
@@ -228,7 +298,8 @@ def expand(input, *sizes):
                                f"({have}) at non-singleton dimension {i}.  Target sizes: "
                                f"{list(sizes)}.  Tensor sizes: {list(shp)}")
         out.append(s)
-    return apply(_expand, input, shape=tuple(out))
+    out = tuple(out)
+    return make_view(apply(_expand, input, shape=out), input, expand_layout(layout(input), out))
 
 
 _public(_expand, expand)
@@ -313,12 +384,31 @@ _public(_stack, stack)
 
 def narrow(input, dim, start, length):
     d = _dims(dim, input.ndim)
+    if start < 0:
+        start += input.shape[d]
     return getitem(input, (slice(None),) * d + (slice(start, start + length),))
+
+
+def select(input, dim, index):
+    d = _dims(dim, input.ndim)
+    return getitem(input, (slice(None),) * d + (index,))
+
+
+def _multi(views, name):
+    """Outputs of a multi-output view op (PyTorch's MULTI_OUTPUT_NODE views): named as its
+    node, and refused for in-place changes that autograd would record."""
+    for i, v in enumerate(views):
+        d = v._data
+        if d.creation is None:
+            d.creation = f"multi:{i}"  # (the output number PyTorch's error names)
+        if v.grad_fn is not None:
+            v.grad_fn._named = name + "Backward0"
+    return tuple(views)
 
 
 def unbind(input, dim=0):
     d = _dims(dim, input.ndim)
-    return tuple(getitem(input, (slice(None),) * d + (i,)) for i in range(input.shape[d]))
+    return _multi([getitem(input, (slice(None),) * d + (i,)) for i in range(input.shape[d])], "Unbind")
 
 
 def split(tensor, split_size_or_sections, dim=0):
@@ -327,17 +417,51 @@ def split(tensor, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, int):
         s = split_size_or_sections
         sizes = [min(s, n - i) for i in range(0, n, s)] if n else [0]
+        name = "Split"
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input "
                                f"tensor's size at dimension {d}), but got split_sizes={sizes}")
-    return tuple(_split_grad(tensor, sizes, d))
+        name = "SplitWithSizes"
+    return _multi(_split_grad(tensor, sizes, d), name)
 
 
 def chunk(input, chunks, dim=0):
     n = input.shape[_dims(dim, input.ndim)]
     return split(input, -(-n // chunks) if n else 1, dim)
+
+
+# --------------------------------------------------------------------------- diagonal
+def _diag_grad(g, shape, offset, dim1, dim2):
+    shape = tuple(shape)
+    size, stride, off = diagonal_layout((shape, _contig(shape), 0), offset, dim1, dim2)
+    return apply(_strided_add, g, shape=shape, size=size, stride=stride, offset=off)
+
+
+def _contig(shape):
+    return contiguous_strides(shape)
+
+
+_diagonal = register(Op(
+    "diagonal", lambda x, *, offset, dim1, dim2: jnp.diagonal(x, offset, dim1, dim2),
+    vjp=lambda g, x, *, out, offset, dim1, dim2: _diag_grad(g, x.shape, offset, dim1, dim2),
+    samples=[Sample((3, 4), call=lambda x: diagonal(x)), Sample((3, 4), call=lambda x: diagonal(x, 1)),
+             Sample((2, 3, 4), call=lambda x: diagonal(x, -1, 2, 0))]))
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The diagonal (``offset`` above it when positive) over ``dim1``/``dim2``, as the last
+    dim, as ``torch.diagonal``: a view."""
+    nd = input.ndim
+    d1, d2 = _dims(dim1, nd), _dims(dim2, nd)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    return make_view(apply(_diagonal, input, offset=int(offset), dim1=d1, dim2=d2), input,
+                     diagonal_layout(layout(input), int(offset), d1, d2))
+
+
+_public(_diagonal, diagonal)
 
 
 # --------------------------------------------------------------------------- dtype / device / copies
@@ -378,6 +502,11 @@ _clone = register(Op("clone", lambda x: jnp.array(x, copy=True), vjp=lambda g, x
 
 def clone(input, *, memory_format=None):
     return apply(_clone, input)
+
+
+def contiguous(input, memory_format=None):
+    """``input`` itself when contiguous, else a contiguous copy (``CloneBackward0``)."""
+    return input if input.is_contiguous() else apply(_clone, input)
 
 
 _public(_clone, clone)
