@@ -169,6 +169,9 @@ def accumulate_grad(t, g, *, create_graph, in_place=True):
     recorded, so it can be differentiated again."""
     if g is None:
         return
+    if STATE.tracer is not None and not create_graph:  # a backward inside a compiled function
+        STATE.tracer.accumulate_grad(t, g, in_place)
+        return
     if create_graph:
         t._grad = g if t._grad is None else t._grad + g
     elif t._grad is None:
@@ -183,11 +186,11 @@ def accumulate_grad(t, g, *, create_graph, in_place=True):
 def zero_grad(t, set_to_none=True):
     """``t.grad = None`` (default), or zero it in place (detached from any history first), as
     ``Module.zero_grad`` and ``Optimizer.zero_grad`` do for each parameter."""
+    if STATE.tracer is not None:  # in a compiled function: the program's .grad (the compiler's)
+        STATE.tracer.zero_grad(t, set_to_none)
+        return
     if t._grad is None:
         return
-    if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
-        STATE.tracer.not_compiled("zero_grad()", "it would reset .grad once, at trace time, not at "
-                                  "every call")
     if set_to_none:
         t._grad = None
         return

@@ -262,6 +262,8 @@ class Tensor:
     def grad(self):
         if self.grad_fn is not None and not self._retains:
             warnings.warn(_NONLEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        if STATE.tracer is not None:  # read inside a compiled function: the call's .grad
+            STATE.tracer.observe_grad(self)
         return self._grad
 
     @grad.setter

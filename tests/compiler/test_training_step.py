@@ -1,8 +1,9 @@
-"""A compiled function that reaches ``.backward()``, ``optimizer.step()`` or ``zero_grad()``
-is a graph break until the whole step is compiled as one program: with fullgraph=False it runs
-eagerly (with a warning), so its results are eager's exactly; with fullgraph=True the error
-names the user's line. No traced value ever reaches a ``.grad``, a parameter or an optimizer's
-state. ``autograd.grad`` stays compiled: it returns gradients, it writes nothing."""
+"""A compiled function may call ``.backward()``, ``optimizer.step()`` and ``zero_grad()``: the
+whole training step is one program (tests/compiler/test_whole_step.py has the long runs). What
+is still not compiled inside (``create_graph=True``, a step with a closure, assigning ``.grad`` /
+``.data``) is a graph break naming the user's line: with fullgraph=False it runs eagerly (with a
+warning), so its results are eager's exactly. No traced value ever reaches a ``.grad``, a
+parameter or an optimizer's state. ``autograd.grad`` stays compiled."""
 from __future__ import annotations
 
 import warnings
@@ -65,16 +66,17 @@ def _train(lib, opt_name, compile_, steps=3, detach=False):
 def test_compiled_training_step_equals_eager(opt_name, detach):
     l_e, p_e, g_e, w_e, _ = _train(tg, opt_name, False, detach=detach)
     l_c, p_c, g_c, w_c, step = _train(tg, opt_name, True, detach=detach)
-    assert w_e == []
-    assert len(w_c) == 1 and "Tensor.backward()" in w_c[0] and "eagerly" in w_c[0]
-    assert "loss.backward()" in w_c[0]  # the user's line
-    assert l_c == l_e
+    assert w_e == [] and w_c == []
+    np.testing.assert_allclose(l_c, l_e, rtol=1e-6, atol=1e-7)
     for a, b in zip(p_c, p_e):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     for g, ge in zip(g_c, g_e):
         assert isinstance(g, tg.Tensor) and isinstance(g._data.value, jax.Array)
-        np.testing.assert_array_equal(g.numpy(), ge.numpy())
-    assert step.stats["graph_breaks"] == 1 and step.stats["traces"] == 1  # then eager, no retrace
+        np.testing.assert_allclose(g.numpy(), ge.numpy(), rtol=1e-5, atol=1e-7)
+    # the first step makes the optimizer's state (eagerly); then one trace, compiled steps
+    s = step.stats
+    assert s["graph_breaks"] == 0 and s["eager_first_steps"] == 1 and s["traces"] == 2
+    assert s["hits"] == 1
 
 
 @pytest.mark.parametrize("opt_name", ["sgd", "adam"])
@@ -100,8 +102,7 @@ def test_the_step_loses_weight_with_sgd_by_hand():
         opt.step()
         return loss
 
-    with pytest.warns(UserWarning, match="Tensor.backward"):
-        step(tg.tensor(X), tg.tensor(Y))
+    step(tg.tensor(X), tg.tensor(Y))
 
     def loss_j(w1, b1, w2, b2):
         h = jax.numpy.tanh(X @ w1.T + b1)
@@ -113,6 +114,7 @@ def test_the_step_loses_weight_with_sgd_by_hand():
 
 
 def test_fullgraph_names_the_backward_line_and_changes_nothing():
+    # create_graph=True inside is not compiled: the error names the line, nothing changed
     model, opt = _setup(tg, "adam", _weights())
     x, y = tg.tensor(X), tg.tensor(Y)
     F.cross_entropy(model(x), y).backward()  # .grad set eagerly beforehand
@@ -121,12 +123,13 @@ def test_fullgraph_names_the_backward_line_and_changes_nothing():
     @tg.compile(fullgraph=True)
     def loss_and_backward(x, y):
         loss = F.cross_entropy(model(x), y)
-        loss.backward()
+        loss.backward(create_graph=True)
         return loss
 
-    with pytest.raises(GraphBreak, match=r"Tensor.backward\(\) inside a compiled function is not "
-                                         r"compiled into the program \(at test_training_step.py:\d+: "
-                                         r"loss.backward\(\)\)"):
+    with pytest.raises(GraphBreak, match=r"backward\(create_graph=True\) inside a compiled "
+                                         r"function is not compiled into the program \(at "
+                                         r"test_training_step.py:\d+: "
+                                         r"loss.backward\(create_graph=True\)\)"):
         loss_and_backward(x, y)
     for p, (w, g) in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.detach().numpy(), w)
@@ -138,21 +141,22 @@ def test_fullgraph_names_the_backward_line_and_changes_nothing():
     opt.step()
 
 
-def test_fullgraph_names_optimizer_step_and_zero_grad():
+def test_fullgraph_names_a_step_with_a_closure_and_zero_grad_compiles():
     model, opt = _setup(tg, "sgd", _weights())
     x = tg.tensor(X)
     (model(x) ** 2).sum().backward()  # gradients from an eager backward
     w0 = [p.detach().numpy().copy() for p in model.parameters()]
-    step_only = tg.compile(lambda: opt.step(), fullgraph=True)
-    with pytest.raises(GraphBreak, match=r"optimizer.step\(\) inside a compiled function"):
+    step_only = tg.compile(lambda: opt.step(lambda: (model(x) ** 2).sum()), fullgraph=True)
+    with pytest.raises(GraphBreak, match=r"optimizer.step\(closure\) inside a compiled function"):
         step_only()
-    zero = tg.compile(lambda: opt.zero_grad(), fullgraph=True)
-    with pytest.raises(GraphBreak, match=r"zero_grad\(\) inside a compiled function"):
-        zero()
     for p, w in zip(model.parameters(), w0):
         np.testing.assert_array_equal(p.detach().numpy(), w)
         assert p.grad is not None
     assert opt.state_dict()["state"] == {}  # no momentum buffer made from traced values
+    zero = tg.compile(lambda: opt.zero_grad(), fullgraph=True)
+    zero()
+    assert all(p.grad is None for p in model.parameters())
+    assert zero.stats["traces"] == 1
 
 
 def test_optimizer_step_alone_runs_eagerly_and_matches():
@@ -168,11 +172,12 @@ def test_optimizer_step_alone_runs_eagerly_and_matches():
                 step()
         return [p.detach().numpy() for p in model.parameters()], opt.state_dict()["state"]
     (pe, se), (pc, sc) = run(False), run(True)
-    for a, b in zip(pc, pe):
-        np.testing.assert_array_equal(a, b)
+    for a, b in zip(pc, pe):  # (one fused program: equal to float32 rounding)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     for k in se:
-        assert se[k]["step"] == sc[k]["step"] == 3 or float(se[k]["step"]) == float(sc[k]["step"])
-        np.testing.assert_array_equal(sc[k]["exp_avg"].numpy(), se[k]["exp_avg"].numpy())
+        assert se[k]["step"] == sc[k]["step"] == 3
+        np.testing.assert_allclose(sc[k]["exp_avg"].numpy(), se[k]["exp_avg"].numpy(),
+                                   rtol=1e-6, atol=1e-8)
 
 
 def test_zero_grad_inside_a_forward_runs_at_every_call():

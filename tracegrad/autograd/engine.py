@@ -118,8 +118,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     The graph is freed afterwards unless ``retain_graph`` (default: ``create_graph``); with
     ``create_graph=True`` the gradients themselves are recorded, for higher derivatives.
     """
-    if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
-        STATE.tracer.not_compiled("Tensor.backward()")
+    tracer = STATE.tracer
+    if tracer is not None:  # in a compiled function: derived into the program (the compiler's)
+        tracer.on_backward(create_graph, inputs)
     if grad_variables is not None:
         grad_tensors = grad_variables
     tensors = _as_tuple(tensors)
@@ -139,6 +140,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
                                                                 create_graph):
         return
     run_backward(tensors, grads, retain_graph, create_graph, inputs, accumulate=True)
+    if tracer is not None:
+        tracer.backward_done(retain_graph)
 
 
 def _plain(node):

@@ -17,6 +17,7 @@ from .._graph import gradient_edge as _edge
 from .callbacks import current
 from .guards import unique_tensors
 from .program import ResidualFrom, Source
+from .tracer import HostInput
 
 __all__ = ["CompiledFunctionBackward", "target_tensor"]
 
@@ -58,7 +59,8 @@ class CompiledFunctionBackward(Node):
         self._joint_counted = False
         self.call = call
         self.cf = cf
-        self.versions = [(c.tensor, c.tensor._data.version) for c in entry.captured] + \
+        self.versions = [(c.tensor, c.tensor._data.version) for c in entry.captured
+                         if not isinstance(c.tensor, HostInput)] + \
                         [(t, t._data.version) for t in tensors]
         self._freed = False
         self.outputs = []

@@ -26,7 +26,7 @@ from . import guards
 from .backward import CompiledFunctionBackward, target_tensor
 from .entry import Entry
 from .guards import RECOMPILE_LIMIT, tensor_key, unique_tensors
-from .program import OutKind, Source
+from .program import GradKind, OutKind, Source
 from .trace import function_name, trace
 from .tracer import GraphBreak
 
@@ -56,7 +56,8 @@ class CompiledFunction:
         self._warned_recompile = False
         self._hits = 0
         self._stats = {"traces": 0, "misses": 0, "miss_reasons": [], "trace_s": 0.0,
-                       "codegen_s": 0.0, "compile_s": 0.0, "graph_breaks": 0, "joint_calls": 0}
+                       "codegen_s": 0.0, "compile_s": 0.0, "graph_breaks": 0, "joint_calls": 0,
+                       "eager_first_steps": 0}
         functools.update_wrapper(self, fn, updated=())
 
     @property
@@ -104,7 +105,7 @@ class CompiledFunction:
         tensors = flat if tree is None and desc[3] is None else unique_tensors(flat)
         if entry is not None:
             reason = guards.check_captured(entry.program, flat) \
-                if not entry.eager_only and entry.captured else None
+                if not entry.eager_only and entry.checks else None
             if reason is None:
                 self._hits += 1
                 if entry.eager_only:
@@ -119,6 +120,8 @@ class CompiledFunction:
         self._warn_recompiles(reason)
         with _region(f"tg.compile[{self.__name__}]", cache="miss"):
             entry = self._build(flat, tree)
+            if entry is None:  # the optimizer's first step: eager this once, traced next call
+                return self.fn(*args, **kwargs)
             self._cache[key] = entry
             self._keys.append(desc)
             if entry.eager_only:
@@ -141,6 +144,9 @@ class CompiledFunction:
             with _region("tg.compile.trace"):
                 program = trace(self.fn, flat, tree, name)
         except GraphBreak as e:
+            if getattr(e, "retry", False):
+                self._stats["eager_first_steps"] += 1
+                return None
             self._stats["graph_breaks"] += 1
             if self.fullgraph:
                 raise
@@ -161,6 +167,8 @@ class CompiledFunction:
         return entry
 
     def _run(self, entry, tensors, flat, tree, args, kwargs):
+        for fn in entry.host_effects:  # host-side counters (Adam's step), before the inputs
+            fn()                       # computed from them are read
         vals = [t._data.value for t in tensors]
         if entry.captured:
             vals += [c.tensor._data.value for c in entry.captured]
@@ -208,6 +216,15 @@ class CompiledFunction:
             t = target_tensor(entry, tensors, ref)
             t._data.value = res[j]
             t._data.version += 1
+        for t, kind, j in entry.grad_writes:  # .grad from a backward inside, as eager leaves it
+            if kind is GradKind.NONE:
+                t._grad = None
+            elif kind is GradKind.NEW:
+                t._grad = Tensor._make(res[j], t._device)
+            else:
+                g = t._grad
+                g._data.value = res[j]
+                g._data.version += 1
         for i, hook in entry.input_hooks:
             if hook is not None:
                 tensors[i].register_hook(hook)
@@ -219,6 +236,7 @@ class CompiledFunction:
             node = CompiledFunctionBackward(entry, tensors, res[entry.n_prog_out:], vals,
                                             (args, kwargs), self, grads)
             node.outputs = [weakref.ref(outs[i]) for i in entry.diff_outputs]
+            node._freed = entry.program.freed  # a backward inside freed the graph, as eager
             for nr, i in enumerate(entry.diff_outputs):
                 o = outs[i]
                 o._rg = True

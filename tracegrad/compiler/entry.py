@@ -27,6 +27,7 @@ class Entry:
         # copied from the program for the call path
         "captured", "diff_outputs", "retain_outputs", "n_prog_out", "targets", "writebacks",
         "input_hooks", "grad_mode_after", "out_spec", "out_tree", "grad_present", "grad_meta",
+        "grad_writes", "host_effects", "checks",
         "bwd_consts", "residual_spec",
         # the forward
         "fwd", "fwd_py", "fwd_source", "compiled", "plain", "bare",
@@ -49,6 +50,9 @@ class Entry:
         self.grad_mode_after = p.grad_mode_after
         self.out_spec = p.outputs
         self.out_tree = p.out_tree
+        self.grad_writes = p.grad_writes
+        self.host_effects = p.host_effects
+        self.checks = bool(p.captured or p.host_guards)  # guards.check_captured has work
         b = p.backward
         self.grad_present = b.grad_present if b else ()
         self.grad_meta = b.grad_meta if b else ()
@@ -64,7 +68,9 @@ class Entry:
         self.fwd = jax.jit((lambda *a: gen.fn(*a)[0]) if self.bare else gen.fn)
         self.compiled = False
         self.plain = (p.out_tree is None and p.outputs == (Output(OutKind.PROGRAM, 0),)
-                      and not p.writebacks and not p.input_hooks and p.grad_mode_after is None)
+                      and not p.writebacks and not p.input_hooks and p.grad_mode_after is None
+                      and not p.grad_writes and not p.host_effects and not p.host_guards
+                      and not p.freed)
         self.bwd = self.bwd_py = self.bwd_source = None
         self.codegen_s = 0.0
         self.joint_ok = (len(p.diff_outputs) == 1 and b is not None and b.grad_meta[0][0] == ()

@@ -86,6 +86,11 @@ def miss_reason(last, desc):
 
 def check_captured(program, flat=None):
     """None when the program's captured tensors still hold, else why not."""
+    for fn, expected, desc in program.host_guards:  # (first: a .grad must be there to be read)
+        got = fn()
+        if got is not expected and (isinstance(expected, Tensor) or type(got) is not type(expected)
+                                    or got != expected):
+            return f"{desc} changed since the trace (was {_short(expected)}, now {_short(got)})"
     for k, getter, desc, _ in program.captured_sources:
         if getter(flat) is not program.captured[k].tensor:
             return f"`{desc}` now refers to another tensor than the one captured when traced"
@@ -95,6 +100,10 @@ def check_captured(program, flat=None):
             return (f"captured tensor #{k} changed: was {dtype}{list(shape)} requires_grad={rg}, "
                     f"now {v.dtype}{list(v.shape)} requires_grad={t._rg}")
     return None
+
+
+def _short(x):
+    return "a tensor" if isinstance(x, Tensor) else repr(x)
 
 
 def unique_tensors(flat):

@@ -14,7 +14,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 from ..ir.graph import Graph, Value
 
-__all__ = ["OutKind", "Output", "Source", "Ref", "Writeback", "InputHook", "Captured",
+__all__ = ["OutKind", "Output", "Source", "Ref", "Writeback", "GradKind", "GradWrite", "InputHook", "Captured",
            "CapturedSource", "ResidualFrom", "Residual", "BackwardProgram", "Program"]
 
 
@@ -51,6 +51,20 @@ class Writeback(NamedTuple):
     """An in-place change the function made to ``target``: program output ``output`` is its
     new value, written back after each call."""
     target: Ref
+    output: int
+
+
+class GradKind(enum.Enum):
+    """How a program writes the ``.grad`` of a tensor from outside after each call."""
+    NONE = "none"            # set to None (zero_grad(set_to_none=True) left it so)
+    INPLACE = "inplace"      # into the .grad object it holds (accumulated / zeroed in place)
+    NEW = "new"              # a new tensor (the first gradient after a reset)
+
+
+class GradWrite(NamedTuple):
+    """``tensor.grad`` after the call: program output ``output`` (a backward inside)."""
+    tensor: Any
+    kind: GradKind
     output: int
 
 
@@ -122,6 +136,11 @@ class Program:
     targets: tuple           # Ref per input that gets a gradient, in backward output order
     ops: tuple               # op names of the forward's calls (explain)
     backward: Optional[BackwardProgram]
+    # the whole training step (a backward / optimizer.step() inside)
+    grad_writes: tuple = ()  # GradWrite per .grad of a tensor from outside the trace changed
+    host_guards: tuple = ()  # (fn, expected, description): branches on hyperparameters
+    host_effects: tuple = () # fn(): host-side state updates run before each call's program
+    freed: bool = False      # a backward inside freed the graph: outputs raise on backward
 
     @property
     def inputs(self) -> list[Value]:

@@ -17,9 +17,10 @@ from .._tensor import Tensor
 from ..ir.graph import Graph, NodeKind, Value
 from ..ir.passes import cse, dce
 from . import autodiff, guards
-from .program import (BackwardProgram, Captured, InputHook, OutKind, Output, Program, Ref,
-                      Residual, ResidualFrom, Source, Writeback)
-from .tracer import GraphBreak, Tracer, end_recording, proxy
+from .program import (BackwardProgram, Captured, GradKind, GradWrite, InputHook, OutKind, Output,
+                      Program, Ref, Residual, ResidualFrom, Source, Writeback)
+from .tracer import (GradOf, GraphBreak, HostInput, HostScalar, NotCompiled, Tracer,
+                     end_recording, proxy, undo_grads)
 
 __all__ = ["trace", "function_name"]
 
@@ -75,6 +76,7 @@ def trace(fn, flat, tree, name=None) -> Program:
     finally:
         STATE.grad_enabled = grad_mode if after is None else after
         _undo_mutations(tracer)
+        undo_grads(tracer)
 
 
 def _argument_names(fn, flat, tree):
@@ -157,9 +159,40 @@ def _writebacks(fn, tracer, prog):
     return changes
 
 
+def _grad_writes(fwd, tracer, prog):
+    """The ``.grad`` of tensors from outside that a backward / zero_grad inside changed: a
+    GradWrite each (its new value a program output), and the guards on what the trace read."""
+    writes, guards_ = [], []
+    with tracer:
+        for s in tracer.grad_slots.values():
+            t, final = s.t, s.t._grad
+            if s.observed:  # the result depends on whether t had a .grad: guarded
+                guards_.append(((lambda t=t: t._grad is None), s.before is None,
+                                "whether a parameter has a .grad"))
+            if final is None:
+                if s.before is not None or s.observed:
+                    writes.append(GradWrite(t, GradKind.NONE, -1))
+                continue
+            if final is s.before:
+                continue
+            v = final._data.value
+            if not isinstance(v, Value) or v.graph is not fwd:
+                raise NotCompiled("assigning .grad of a tensor from outside", None,
+                                  "the assignment would happen once, at trace time")
+            if final is s.proxy:
+                if v.node.kind is NodeKind.INPUT:
+                    continue  # read, not changed
+                writes.append(GradWrite(t, GradKind.INPLACE, len(prog)))
+            else:
+                writes.append(GradWrite(t, GradKind.NEW, len(prog)))
+            prog.append(v)
+    return tuple(writes), guards_
+
+
 def _program(name, fn, fwd, tracer, arg_proxies, out, flat, input_hooks, grad_mode_after):
     spec, out_tree, prog, diff, diff_proxies = _outputs(fwd, tracer, arg_proxies, out)
     changes = _writebacks(fn, tracer, prog)
+    grad_writes, grad_guards = _grad_writes(fwd, tracer, prog)
 
     captured = list(tracer.captured.values())
     cap_index = {id(v): k for k, (t, v) in enumerate(captured)}
@@ -172,13 +205,20 @@ def _program(name, fn, fwd, tracer, arg_proxies, out, flat, input_hooks, grad_mo
     sources = guards.captured_sources(fn, flat, cap_tensors)
     names = {src.index: src.name for src in sources}
     for k, (t, v) in enumerate(captured):  # captured tensors by their path: model_0_weight
-        fwd.rename(v, names.get(k, f"c{k}"))
+        if isinstance(t, HostScalar):
+            fwd.rename(v, f"hyper{k}")
+        elif not isinstance(t, GradOf):
+            fwd.rename(v, names.get(k, f"c{k}"))
+    cap_names = {id(t): v.name for t, v in captured}
+    for k, (t, v) in enumerate(captured):
+        if isinstance(t, GradOf):
+            fwd.rename(v, f"{cap_names.get(id(t.t), f'c{k}')}_grad")
     restore = {id(t._data): old for t, old, *_ in tracer.mutated.values() if not isinstance(old, Value)}
 
     # the inputs that get gradients: whenever an output has history (grad mode may have been
     # switched on inside only), every argument and captured tensor that requires grad
     targets, target_tensors = [], []
-    if diff:
+    if diff and not tracer.freed:
         for i, p in enumerate(arg_proxies):
             if p.requires_grad:
                 targets.append(Ref(Source.ARG, i))
@@ -214,13 +254,18 @@ def _program(name, fn, fwd, tracer, arg_proxies, out, flat, input_hooks, grad_mo
         diff_outputs=diff,
         retain_outputs=frozenset(nr for nr, p in enumerate(diff_proxies) if p._retains),
         writebacks=tuple(writebacks), input_hooks=input_hooks, grad_mode_after=grad_mode_after,
-        captured=tuple(Captured(t, *_meta_of(restore.get(id(t._data), t._data.value)), t._rg)
+        captured=tuple(Captured(t, *(_meta_of(t) if isinstance(t, HostInput) else
+                                     _meta_of(restore.get(id(t._data), t._data.value))), t._rg)
                        for t in cap_tensors),
         captured_sources=sources,
         targets=tuple(targets),
         ops=tuple(n.op.name for n in fwd.nodes if n.kind is NodeKind.CALL),
-        backward=backward)
+        backward=backward,
+        grad_writes=grad_writes,
+        host_guards=tuple(grad_guards) + tuple(tracer.host_guards),
+        host_effects=tuple(tracer.host_effects),
+        freed=bool(diff) and tracer.freed)
 
 
 def _meta_of(v):
-    return v.shape, v.dtype
+    return tuple(v.shape), v.dtype

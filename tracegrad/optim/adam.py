@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from .. import _creation as C
 from .. import ops as _ops
-from .optimizer import Optimizer, _check_options, _count, _lerp_, \
-    _step_tensor
+from .optimizer import Optimizer, _check_options, _count, _step_tensor
 
 __all__ = ["Adam", "AdamW"]
 
@@ -44,26 +43,35 @@ class Adam(Optimizer):
             differentiable=differentiable, fused=fused,
             decoupled_weight_decay=decoupled_weight_decay))
 
+    _compiles = True  # (every hyperparameter read through _hyper / _branch)
+
     def _update(self, p, g, group):
-        beta1, beta2 = group["betas"]
+        h, b = self._hyper, self._branch  # (program inputs / guards in a compiled step)
         state = self.state[p]
+        amsgrad = b(lambda: group["amsgrad"], "amsgrad")
         if not state:
             state["step"] = _step_tensor()
             state["exp_avg"] = C.zeros_like(p)
             state["exp_avg_sq"] = C.zeros_like(p)
-            if group["amsgrad"]:
+            if amsgrad:
                 state["max_exp_avg_sq"] = C.zeros_like(p)
         t = _count(state)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        _lerp_(m, g, 1 - beta1)
-        v.mul_(beta2).add_(g * g, alpha=1 - beta2)
-        step_size = group["lr"] / (1 - beta1 ** t)
+        w = h(lambda: 1 - group["betas"][0], p)
+        if b(lambda: abs(1 - group["betas"][0]) < 0.5, "abs(1 - beta1) < 0.5"):
+            m.add_((g - m) * w)  # _lerp_, PyTorch's formula
+        else:
+            m.copy_(g - (g - m) * h(lambda: 1 - (1 - group["betas"][0]), p))
+        self._axpy(v.mul_(h(lambda: group["betas"][1], p)), g * g,
+                   h(lambda: 1 - group["betas"][1], p), out=True)
+        beta1, beta2 = h(lambda: group["betas"][0], t), h(lambda: group["betas"][1], t)
+        step_size = h(lambda: group["lr"], t) / (1 - beta1 ** t)
         bc2_sqrt = (1 - beta2 ** t).sqrt()
-        if group["amsgrad"]:
+        if amsgrad:
             vmax = state["max_exp_avg_sq"]
             vmax.copy_(_ops.maximum(vmax, v))
             v = vmax
-        denom = (v.sqrt() / bc2_sqrt).add_(group["eps"])
+        denom = (v.sqrt() / bc2_sqrt).add_(h(lambda: group["eps"], p))
         p.sub_(m / denom * step_size)
 
 

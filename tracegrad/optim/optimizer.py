@@ -116,9 +116,10 @@ class Optimizer:
     def step(self, closure=None):
         """One update of every parameter that has a gradient (in place, under no_grad); the
         loss ``closure()`` returns, when given, is computed first with grad enabled."""
-        if STATE.tracer is not None:  # in a traced function: a graph break (the compiler's)
-            STATE.tracer.not_compiled("optimizer.step()", "it would update the parameters and the "
-                                      "optimizer's state once, at trace time, from traced values")
+        tracer = STATE.tracer
+        # in a compiled function: parameters, state and hyperparameters become program inputs
+        # and outputs (the compiler's; see docs/compile.md, "Compiling the whole training step")
+        snapshot = None if tracer is None else tracer.optimizer_step(self, closure)
         loss = None
         if closure is not None:
             with enable_grad():
@@ -126,19 +127,50 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
-                    g = p._grad
+                    g = p._grad if tracer is None else p.grad
                     if g is None:
                         continue
-                    if group.get("maximize", False):
+                    if self._branch(lambda: group.get("maximize", False), "maximize"):
                         g = -g
-                    wd = group.get("weight_decay", 0)
-                    if wd != 0:
-                        if group.get("decoupled_weight_decay", False):
-                            p.mul_(1 - group["lr"] * wd)
+                    if self._branch(lambda: group.get("weight_decay", 0) != 0, "weight_decay != 0"):
+                        if self._branch(lambda: group.get("decoupled_weight_decay", False),
+                                        "decoupled_weight_decay"):
+                            p.mul_(self._hyper(lambda: 1 - group["lr"] * group["weight_decay"], p))
                         else:
-                            g = g.add(p, alpha=wd)
+                            g = self._axpy(g, p, self._hyper(lambda: group["weight_decay"], p))
                     self._update(p, g, group)
+        if tracer is not None:
+            tracer.optimizer_stepped(self, snapshot)
         return loss
+
+    # Inside a compiled function (the whole training step) the update rules read
+    # hyperparameters through these, so that they are program inputs read at each call and
+    # branches on them are guarded; in eager code they are the plain Python values. An
+    # optimizer whose rule reads every hyperparameter this way sets ``_compiles = True``
+    # (others are a graph break inside a compiled function: their hyperparameters would be
+    # baked into the program).
+    _compiles = False
+
+    @staticmethod
+    def _hyper(fn, like):
+        """``fn()`` (a number from the hyperparameters): the number itself, or in a compiled
+        step a 0-d tensor of ``like``'s dtype read at each call."""
+        tracer = STATE.tracer
+        return fn() if tracer is None else tracer.host_scalar(fn, like)
+
+    @staticmethod
+    def _branch(fn, desc):
+        """``fn()`` (a branch on hyperparameters); guarded in a compiled step."""
+        tracer = STATE.tracer
+        return fn() if tracer is None else tracer.host_guard(fn, desc)
+
+    @staticmethod
+    def _axpy(x, y, alpha, out=False):
+        """``x + alpha * y`` (in place into ``x`` when ``out``); ``alpha`` a number or a 0-d
+        tensor (one op with a number, as eager always did)."""
+        if isinstance(alpha, Tensor):
+            return x.add_(y * alpha) if out else x + y * alpha
+        return x.add_(y, alpha=alpha) if out else x.add(y, alpha=alpha)
 
     def _update(self, p, g, group):
         """The update rule of one parameter ``p`` given its gradient ``g`` (negated with

@@ -33,14 +33,18 @@ class SGD(Optimizer):
                                       maximize=maximize, foreach=foreach,
                                       differentiable=differentiable, fused=fused))
 
+    _compiles = True  # (every hyperparameter read through _hyper / _branch)
+
     def _update(self, p, g, group):
-        momentum = group["momentum"]
-        if momentum != 0:
+        if self._branch(lambda: group["momentum"] != 0, "momentum != 0"):
+            momentum = self._hyper(lambda: group["momentum"], p)
             state = self.state[p]
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = g.clone()
             else:
-                buf.mul_(momentum).add_(g, alpha=1 - group["dampening"])
-            g = g.add(buf, alpha=momentum) if group["nesterov"] else buf
-        p.add_(g, alpha=-group["lr"])
+                self._axpy(buf.mul_(momentum), g, self._hyper(lambda: 1 - group["dampening"], p),
+                           out=True)
+            g = self._axpy(g, buf, momentum) if self._branch(lambda: group["nesterov"],
+                                                             "nesterov") else buf
+        self._axpy(p, g, self._hyper(lambda: -group["lr"], p), out=True)
