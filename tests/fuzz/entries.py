@@ -26,6 +26,21 @@ INPLACE_BINARY = {"add_": "+=", "sub_": "-=", "mul_": "*=", "div_": "/="}
 KINKED = ({n for n, op in REG.items() if not op.twice_differentiable}
           | {"max", "min", "max(dim)", "min(dim)", "F.relu", "relu_", "abs_", "clamp_", "norm"})
 
+# Registry ops no entry draws yet: the layers' ops (conv, pool, norms, activations, losses), the
+# new math/array ops and a few internal ops of the view model, all added in one session. The
+# registry-generated tests (forward, VJP vs finite differences / jax.vjp / PyTorch, gradcheck,
+# compiled) and tests/nn/test_layers_torch.py cover them; this list only shrinks -- a test fails
+# when an entry reaches an op that is still listed here.
+NOT_FUZZED_YET = frozenset("""
+    adaptive_avg_pool2d adaptive_avg_pool2d_backward addmm all any as_strided as_strided_backward
+    atan2 avg_pool2d avg_pool2d_backward batch_norm binary_cross_entropy
+    binary_cross_entropy_with_logits ceil conv_input_grad conv_weight_grad convolution copy_slices
+    cumsum diagonal elu embedding embedding_backward erf erfc flip floor fmax fmin frac gelu
+    group_norm hardtanh huber_loss hypot layer_norm leaky_relu lerp linalg_vector_norm masked_fill
+    max_pool2d max_pool_gather max_pool_gather_backward max_pool_indices mse_loss nll_loss one_hot
+    pad pad_backward roll round round_decimals silu smooth_l1_loss softplus squeeze_inplace t tril
+    triu trunc unsafe_view""".split())
+
 # entry name -> (features it needs, registry ops it reaches)
 COVERS: dict[str, tuple] = {}
 ENTRIES: dict[str, object] = {}

@@ -23,7 +23,10 @@ from .shrink import shrink  # noqa: E402
 
 def test_every_registered_op_is_reached_by_an_entry():
     covered = {op for ops in entries.COVERS.values() for op in ops}
-    assert covered >= set(REG), f"ops no fuzzer entry reaches: {sorted(set(REG) - covered)}"
+    missing = set(REG) - covered - entries.NOT_FUZZED_YET
+    assert not missing, f"ops no fuzzer entry reaches: {sorted(missing)}"
+    assert not covered & entries.NOT_FUZZED_YET, \
+        f"reached now, take out of NOT_FUZZED_YET: {sorted(covered & entries.NOT_FUZZED_YET)}"
     assert covered <= set(REG), f"entries name unregistered ops: {sorted(covered - set(REG))}"
 
 
