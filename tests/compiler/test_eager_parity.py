@@ -295,3 +295,21 @@ def test_compiled_backward_does_not_walk_the_eager_graph_behind_an_argument():
     f(x).backward()
     assert seen == ["pre"]
     assert a.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_create_graph_backward_through_a_call_with_inplace_changes_raises_not_reapplies():
+    # the eager replay that gives create_graph its graph would apply x1.mul_(2) a second
+    # time (a silent wrong x1, found by the fuzzer); it raises instead, and x1 is untouched
+    def body(x2, x1):
+        x1.mul_(2)
+        return x2 * 3
+    f = tg.compile(body)
+    x2, x1 = tg.ones(2, requires_grad=True), tg.tensor([1., 1.])
+    out = f(x2, x1)
+    assert x1.tolist() == [2., 2.]
+    with pytest.raises(RuntimeError, match="changed tensors in place is not supported"):
+        out.sum().backward(create_graph=True)
+    assert x1.tolist() == [2., 2.]
+    out2 = f(x2, tg.tensor([1., 1.]))
+    out2.sum().backward()  # without create_graph the compiled backward runs as before
+    assert x2.grad.tolist() == [3., 3.]

@@ -78,6 +78,12 @@ class CompiledFunctionBackward(Node):
                     f"inplace operation: an input of the compiled function {self.cf.__name__} is at "
                     f"version {t._data.version}; expected version {ver} instead.")
         if STATE.grad_enabled:  # create_graph: replay eagerly so the gradient has a graph
+            if self.entry.writebacks:  # the replay would change those tensors a second time
+                raise RuntimeError(
+                    f"tracegrad.compile: backward with create_graph=True through a call of "
+                    f"{self.cf.__name__} that changed tensors in place is not supported (its "
+                    f"eager replay would apply the change again). Call {self.cf.__name__} "
+                    f"uncompiled where you need higher-order gradients.")
             self._joint_done(False)
             return self._replay(grad_outputs)
         e = self.entry
