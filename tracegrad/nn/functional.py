@@ -353,16 +353,9 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
     if p == 1.0:
         return input.mul_(0.0) if inplace else input * 0.0
     with _no_grad():
-        noise = _bernoulli_like(input, 1 - p)
+        noise = C.empty_like(input).bernoulli_(1 - p)  # PyTorch's CPU dropout: the same mask
         noise = noise / (1 - p)
     return input.mul_(noise) if inplace else input * noise
-
-
-def _bernoulli_like(input, q):  # noqa: A002
-    t = C.empty_like(input)
-    if hasattr(t, "bernoulli_"):  # PyTorch's generator (tracegrad's creation ops)
-        return t.bernoulli_(q)
-    return (C.rand_like(input) < q).to(input.dtype)
 
 
 gelu = _act.gelu

@@ -108,17 +108,12 @@ def addmm(input, mat1, mat2):  # noqa: A002
 _addmm.public = addmm
 
 
-def _view_op(name, grad_name, aten):
-    """A reshape under one of PyTorch's other names for it (the ops its matmul folds with)."""
-    return register(Op(name, lambda x, *, shape: jnp.reshape(x, shape), grad_name=grad_name, aten=aten,
-                       vjp=lambda g, x, *, out, shape: reshape(g, x.shape),
-                       samples=[Sample((2, 3), call=lambda x: apply(_REG_VIEWS[name], x,
-                                                                    shape=(3, 2)))]))
-
-
-_REG_VIEWS = {}
-_REG_VIEWS["unsafe_view"] = _unsafe_view  # reshape's copy (ops/shape.py): one op
-_REG_VIEWS["squeeze_inplace"] = _squeeze_ = _view_op("squeeze_inplace", "SqueezeBackward4", "aten::squeeze_")
+# 1-D input @ weight.t(): PyTorch's squeeze_ of the (1, out) product (SqueezeBackward4);
+# the N-D case reuses reshape's _unsafe_view (ops/shape.py)
+_squeeze_ = register(Op("squeeze_inplace", lambda x, *, shape: jnp.reshape(x, shape),
+                        grad_name="SqueezeBackward4", aten="aten::squeeze_",
+                        vjp=lambda g, x, *, out, shape: reshape(g, x.shape),
+                        samples=[Sample((1, 3), call=lambda x: apply(_squeeze_, x, shape=(3,)))]))
 
 
 def linear(input, weight, bias=None):  # noqa: A002
